@@ -1,0 +1,37 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Each C library is reached through one `C<Name>` system-library target and wrapped by exactly one Swift module:
+// COpenBLAS → PandaKernels, CZstd → PandaFormat, CJPEG/CSndfile/CFFmpeg → PandaMedia.
+let package = Package(
+    name: "Panda",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PandaFormat", targets: ["PandaFormat"]),
+        .library(name: "PandaKernels", targets: ["PandaKernels"]),
+        .library(name: "PandaMedia", targets: ["PandaMedia"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // System libraries (Debian packages installed by .ci/run).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CSndfile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]),
+
+        // Libraries.
+        .target(name: "PandaFormat", dependencies: ["CZstd", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "PandaKernels", dependencies: ["COpenBLAS"]),
+        .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
+
+        // Tests.
+        .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
