@@ -23,7 +23,7 @@ struct BLASTests {
                                2, 2, 2]
         var y = [Float](repeating: 0, count: 2)
         BLAS.sgemm(m: 1, n: 2, k: 3, a: x, b: weight, transposeB: true, c: &y)
-        #expect(y == [1 - 3, 2 + 4 + 6])
+        #expect(y == [-2, 12])  // [1 − 3, 2 + 4 + 6]
     }
 
     @Test("sgemm accumulates into C when beta is 1")
