@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
 
         // Tests.
+        .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat"]),
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,68 @@
+/// bfloat16 ↔ float32. (IEEE half precision uses Swift's own `Float16`.)
+public enum BFloat16 {
+    /// Widens bf16 bits to a Float: bf16 is the top half of an f32, so this is exact.
+    @inline(__always) public static func float(fromBits bits: UInt16) -> Float {
+        Float(bitPattern: UInt32(bits) << 16)
+    }
+
+    /// Rounds a Float to the nearest bf16 (ties to even), as PyTorch's `.to(torch.bfloat16)` does.
+    @inline(__always) public static func bits(from value: Float) -> UInt16 {
+        let raw = value.bitPattern
+        if value.isNaN { return UInt16(truncatingIfNeeded: raw >> 16) | 0x0040 }  // keep it a quiet NaN
+        let roundingBias: UInt32 = 0x7FFF + ((raw >> 16) & 1)
+        return UInt16(truncatingIfNeeded: (raw &+ roundingBias) >> 16)
+    }
+}
+
+extension DType {
+    /// Widens `count` elements of a plain float dtype (f32, f16, bf16) or a GGML block dtype to Float.
+    public func decode(_ source: UnsafeRawBufferPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+        precondition(byteCount(elements: count).map { $0 <= source.count } ?? false, "source too short for \(count) \(self)")
+        let base = source.baseAddress!
+        switch self {
+        case .f32:
+            destination.update(from: base.assumingMemoryBound(to: Float.self), count: count)
+        case .f16:
+            for i in 0..<count {
+                destination[i] = Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            }
+        case .bf16:
+            for i in 0..<count {
+                destination[i] = BFloat16.float(fromBits: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            }
+        case .q8_0:
+            GGMLBlocks.dequantizeQ8_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
+        case .q4_0:
+            GGMLBlocks.dequantizeQ4_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
+        case .i32, .i64, .u8:
+            preconditionFailure("\(self) is not a floating-point dtype")
+        }
+    }
+
+    /// Narrows `count` floats into this dtype's bytes (rounding to nearest even; GGML's rules for block types).
+    public func encode(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawBufferPointer) {
+        precondition(byteCount(elements: count).map { $0 <= destination.count } ?? false, "destination too short")
+        let base = destination.baseAddress!
+        switch self {
+        case .f32:
+            base.copyMemory(from: source, byteCount: 4 * count)
+        case .f16:
+            for i in 0..<count { base.storeBytes(of: Float16(source[i]).bitPattern, toByteOffset: 2 * i, as: UInt16.self) }
+        case .bf16:
+            for i in 0..<count { base.storeBytes(of: BFloat16.bits(from: source[i]), toByteOffset: 2 * i, as: UInt16.self) }
+        case .q8_0:
+            GGMLBlocks.quantizeQ8_0(source, count: count, into: destination)
+        case .q4_0:
+            GGMLBlocks.quantizeQ4_0(source, count: count, into: destination)
+        case .i32, .i64, .u8:
+            preconditionFailure("\(self) is not a floating-point dtype")
+        }
+    }
+
+    public var isFloatingPoint: Bool {
+        switch self {
+        case .f32, .f16, .bf16, .q8_0, .q4_0: true
+        case .i32, .i64, .u8: false
+        }
+    }
+}
