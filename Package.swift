@@ -7,6 +7,7 @@ let package = Package(
     name: "Panda",
     platforms: [.macOS(.v14)],
     products: [
+        .executable(name: "panda-convert", targets: ["panda-convert"]),
         .library(name: "PandaFormat", targets: ["PandaFormat"]),
         .library(name: "PandaKernels", targets: ["PandaKernels"]),
         .library(name: "PandaMedia", targets: ["PandaMedia"]),
@@ -30,9 +31,15 @@ let package = Package(
         .target(name: "PandaKernels", dependencies: ["COpenBLAS"]),
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
 
+        // Executables: thin command-line layers over the libraries.
+        .executableTarget(
+            name: "panda-convert",
+            dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         // Tests.
         .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat"]),
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels"]),
+        .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "panda-convert"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,22 @@
+import ArgumentParser
+
+@main
+struct PandaConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "panda-convert",
+        abstract: "Convert PyTorch checkpoints into .panda weight files, and inspect or verify them.",
+        discussion: """
+            A .panda file holds one model's tensors (memory-mapped, optionally zstd-compressed), its configuration, \
+            its tokenizer files and where it came from. The format is specified in docs/format.md.
+
+            Examples:
+              panda-convert inspect Weights/tiny-llama.panda
+              panda-convert verify Weights/tiny-llama.panda
+            """,
+        version: PandaVersion.string,
+        subcommands: [Inspect.self, Verify.self])
+}
+
+enum PandaVersion {
+    static let string = "0.1.0"
+}
