@@ -35,6 +35,9 @@ let package = Package(
         .executableTarget(
             name: "panda-convert",
             dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "panda-bench",
+            dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests.
         .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat"]),

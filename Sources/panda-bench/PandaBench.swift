@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct PandaBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "panda-bench",
+        abstract: "Panda's benchmarks. Build with -c release; results go into docs/benchmarks.md.",
+        discussion: """
+            Example:
+              swift run -c release panda-bench format --megabytes 256
+            """,
+        subcommands: [FormatBenchmark.self])
+}
