@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "PandaFormat", dependencies: ["CZstd", .product(name: "Logging", package: "swift-log")]),
         .target(name: "PandaKernels", dependencies: ["COpenBLAS"]),
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
+        .target(name: "PandaConvert", dependencies: ["PandaFormat", "PandaKernels"]),
 
         // Executables: thin command-line layers over the libraries.
         .executableTarget(
@@ -42,6 +43,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat"]),
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels"]),
+        .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat"]),
         .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "panda-convert"]),
     ],
     swiftLanguageModes: [.v6]

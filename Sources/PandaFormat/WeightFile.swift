@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// A `.panda` file opened for reading: memory-mapped, with its header, metadata and tensor table validated in full
 /// before any tensor is touched. Raw tensors are read in place without copies; zstd tensors are decoded on demand.
 public final class WeightFile: @unchecked Sendable {
@@ -17,23 +11,15 @@ public final class WeightFile: @unchecked Sendable {
     /// Total file size in bytes.
     public let fileSize: Int
     private let indexByName: [String: Int]
-    private let mapping: UnsafeRawBufferPointer
+    private let file: MappedFile
+    private var mapping: UnsafeRawBufferPointer { file.bytes }
 
     public init(path: String) throws(FormatError) {
         self.path = path
-        mapping = try Self.map(path)
-        do {
-            fileSize = mapping.count
-            (metadata, tensors) = try Self.validate(mapping, path: path)
-            indexByName = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($1.name, $0) })
-        } catch {
-            munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count)
-            throw error
-        }
-    }
-
-    deinit {
-        munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count)
+        file = try MappedFile(path: path)
+        fileSize = file.count
+        (metadata, tensors) = try Self.validate(file.bytes, path: path)
+        indexByName = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($1.name, $0) })
     }
 
     public func contains(_ name: String) -> Bool { indexByName[name] != nil }
@@ -149,21 +135,6 @@ public final class WeightFile: @unchecked Sendable {
     }
 
     // MARK: - Opening and validation
-
-    private static func map(_ path: String) throws(FormatError) -> UnsafeRawBufferPointer {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .cannotOpen(path: path, reason: "not a regular file") }
-        let size = Int(status.st_size)
-        guard size >= FileHeader.size else { throw .tooShort(path: path, size: size) }
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
-            throw .cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
-        }
-        return UnsafeRawBufferPointer(start: address, count: size)
-    }
 
     static func validate(
         _ file: UnsafeRawBufferPointer, path: String
