@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (Debian packages installed by .ci/run).
@@ -30,12 +31,18 @@ let package = Package(
         .target(name: "PandaFormat", dependencies: ["CZstd", .product(name: "Logging", package: "swift-log")]),
         .target(name: "PandaKernels", dependencies: ["COpenBLAS"]),
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
-        .target(name: "PandaConvert", dependencies: ["PandaFormat", "PandaKernels"]),
+        .target(
+            name: "PandaConvert",
+            dependencies: ["PandaFormat", "PandaKernels", .product(name: "Crypto", package: "swift-crypto")]),
+        // The conversion recipes: one declarative file per checkpoint family, in the top-level Converters/ folder.
+        .target(name: "PandaRecipes", dependencies: ["PandaConvert"], path: "Converters", exclude: ["reference"]),
 
         // Executables: thin command-line layers over the libraries.
         .executableTarget(
             name: "panda-convert",
-            dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "PandaFormat", "PandaConvert", "PandaRecipes", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "panda-bench",
             dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

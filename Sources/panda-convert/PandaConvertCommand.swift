@@ -10,11 +10,12 @@ struct PandaConvertCommand: ParsableCommand {
             its tokenizer files and where it came from. The format is specified in docs/format.md.
 
             Examples:
+              panda-convert convert vicuna-7b/ -o Weights/vicuna-7b.panda --dtype q4_0
               panda-convert inspect Weights/tiny-llama.panda
               panda-convert verify Weights/tiny-llama.panda
             """,
         version: PandaVersion.string,
-        subcommands: [Inspect.self, Verify.self])
+        subcommands: [Convert.self, Inspect.self, Verify.self, ListRecipes.self])
 }
 
 enum PandaVersion {

@@ -1,0 +1,289 @@
+import Foundation
+import PandaFormat
+
+/// Choices that shape the output, beyond the recipe.
+public struct ConversionOptions: Sendable {
+    /// Stored dtype of `linear` tensors (and, where the policy says so, embeddings and heads); nil keeps the source's.
+    public var dtype: DType?
+    /// Store tensors zstd-compressed (byte-plane shuffled where the dtype allows) instead of raw.
+    public var compress = false
+    /// Configuration values given by the user (e.g. `lora_alpha`): they fill fields the checkpoint does not record,
+    /// and must agree with fields that follow from tensor shapes (e.g. `lora_r`).
+    public var settings: [String: JSONValue] = [:]
+
+    public init(dtype: DType? = nil, compress: Bool = false, settings: [String: JSONValue] = [:]) {
+        self.dtype = dtype
+        self.compress = compress
+        self.settings = settings
+    }
+}
+
+/// One tensor to write: where it comes from and how it is stored.
+public struct PlannedTensor: Sendable {
+    public var target: String
+    public var source: SourceTensor
+    public var tensorClass: TensorClass
+    public var dtype: DType
+    public var storage: Storage
+    public var shuffle: Bool
+
+    public var outputBytes: Int { dtype.byteCount(elements: source.elementCount) ?? 0 }
+}
+
+/// The complete, checked description of a conversion: nothing is written until a plan exists.
+public struct ConversionPlan: Sendable {
+    public var recipe: Recipe
+    public var config: JSONValue
+    public var tensors: [PlannedTensor]
+    public var tokenizers: [String: String]
+    /// Checkpoint keys the recipe deliberately drops.
+    public var ignored: [String]
+    public var inputs: ConversionInputs
+    public var options: ConversionOptions
+
+    public var outputBytes: Int { tensors.reduce(0) { $0 + $1.outputBytes } }
+    public var inputBytes: Int { tensors.reduce(0) { $0 + $1.source.elementCount * $1.source.dtype.size } }
+
+    /// Matches the inputs against `recipe`, infers and checks the configuration, and decides every tensor's dtype.
+    /// Throws one error listing every unmapped and missing key (or every shape problem) at once.
+    public init(recipe: Recipe, inputs: ConversionInputs, options: ConversionOptions = ConversionOptions()) throws {
+        self.recipe = recipe
+        self.inputs = inputs
+        self.options = options
+
+        // 1. Canonical names, then one rule per key.
+        var canonical: [(name: String, source: SourceTensor)] = []
+        var seen: [String: String] = [:]
+        for original in inputs.order {
+            let name = recipe.canonicalName(original)
+            if let earlier = seen[name] {
+                throw ConvertError.duplicateTensor(tensor: name, first: earlier, second: original)
+            }
+            seen[name] = original
+            canonical.append((name, inputs.tensors[original]!))
+        }
+        var matches: [(name: String, source: SourceTensor, rule: TensorRule, bindings: [String: String])] = []
+        var unmapped: [String] = []
+        var ignored: [String] = []
+        for (name, source) in canonical {
+            guard let (rule, bindings) = recipe.tensors.lazy.compactMap({ rule in rule.pattern.match(name).map { (rule, $0) } }).first else {
+                unmapped.append(name)
+                continue
+            }
+            if case .ignored = rule.disposition { ignored.append(name) } else { matches.append((name, source, rule, bindings)) }
+        }
+
+        // 2. Index ranges (layers, blocks) follow from the keys present; every required key in range must exist.
+        let present = Set(matches.map(\.name))
+        var indexCount: [String: Int] = [:]
+        for match in matches {
+            for placeholder in match.rule.pattern.indexPlaceholders {
+                let context = Self.indexContext(placeholder, match.rule.pattern, match.bindings)
+                indexCount[context] = max(indexCount[context] ?? 0, Int(match.bindings[placeholder]!)! + 1)
+            }
+        }
+        var missing: [String] = []
+        for rule in recipe.tensors {
+            guard case .required = rule.disposition else { continue }
+            for key in Self.expectedKeys(rule.pattern, indexCount) where !present.contains(key) { missing.append(key) }
+        }
+        if !unmapped.isEmpty || !missing.isEmpty {
+            throw ConvertError.keyMismatch(recipe: recipe.name, unmapped: unmapped, missing: missing)
+        }
+        self.ignored = ignored
+
+        // 3. Configuration from shapes and config.json, then every shape checked against it.
+        let shapes = Dictionary(uniqueKeysWithValues: matches.map { ($0.name, $0.source.shape) })
+        let configFile = try Self.readConfigFile(recipe: recipe, inputs: inputs)
+        let given = configFile.merging(options.settings) { _, setting in setting }
+        var problems: [String] = []
+        var config: [String: JSONValue] = [:]
+        for (field, value) in recipe.config {
+            do {
+                let computed = try Self.evaluate(value, shapes: shapes, matchedNames: matches.map(\.name), config: config, given: given)
+                // A value stated by the user or config.json must agree with what the tensors say.
+                if case .given = value {} else if let stated = given[field], !Self.agree(stated, computed) {
+                    let origin = options.settings[field] != nil ? "the command line" : "config.json"
+                    problems.append("\(field): \(origin) says \(stated) but the tensors say \(computed)")
+                }
+                config[field] = computed
+            } catch let problem as ConfigProblem {
+                problems.append("\(field): \(problem.reason)")
+            }
+        }
+        if problems.isEmpty {
+            for match in matches {
+                guard let expected = match.rule.shape else { continue }
+                let dims = expected.map { dimension -> Int? in
+                    switch dimension {
+                    case .literal(let value): value
+                    case .field(let name): Self.integer(config[KeyPattern(name).filled(match.bindings)])
+                    }
+                }
+                if dims.contains(where: { $0 == nil }) || dims.map({ $0! }) != match.source.shape {
+                    let described = zip(expected, dims).map { dimension, value in
+                        if case .field(let name) = dimension { "\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")" } else { dimension.description }
+                    }
+                    problems.append("\(match.name): shape \(match.source.shape), expected [\(described.joined(separator: ", "))]")
+                }
+            }
+        }
+        if !problems.isEmpty { throw ConvertError.shapeMismatch(recipe: recipe.name, problems: problems) }
+        self.config = .object(config)
+
+        // 4. Side files.
+        var tokenizers: [String: String] = [:]
+        for file in recipe.files {
+            guard case .tokenizer(let role) = file.use else { continue }
+            if let path = inputs.sideFiles[file.fileName] {
+                tokenizers[role] = path
+            } else if file.required {
+                throw ConvertError.keyMismatch(recipe: recipe.name, unmapped: [], missing: ["file \(file.fileName) (the \(role) tokenizer; pass it as an input or put it beside the checkpoint)"])
+            }
+        }
+        self.tokenizers = tokenizers
+
+        // 5. Stored dtype and storage of every tensor.
+        tensors = try matches.map { match in
+            let dtype = try DTypePolicy.storedDType(for: match.rule.tensorClass, source: match.source, requested: options.dtype)
+            let shuffle = options.compress && !dtype.isQuantized && (dtype.blockBytes == 2 || dtype.blockBytes == 4)
+            return PlannedTensor(
+                target: match.rule.target.map { $0.filled(match.bindings) } ?? match.name, source: match.source,
+                tensorClass: match.rule.tensorClass, dtype: dtype, storage: options.compress ? .zstd : .raw, shuffle: shuffle)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private struct ConfigProblem: Error { var reason: String }
+
+    /// Index ranges are tracked per placeholder and per the values of the pattern's choice placeholders
+    /// (ImageBind's vision trunk has 32 blocks, its IMU trunk 6).
+    private static func indexContext(_ placeholder: String, _ pattern: KeyPattern, _ bindings: [String: String]) -> String {
+        let choices = pattern.parts.compactMap { part -> String? in
+            if case .choice(let name, _) = part { "\(name)=\(bindings[name] ?? "")" } else { nil }
+        }
+        return ([placeholder] + choices).joined(separator: "|")
+    }
+
+    private static func expectedKeys(_ pattern: KeyPattern, _ indexCount: [String: Int]) -> [String] {
+        // Expand choices first, then each index over the range seen in that choice context.
+        var partial: [(text: String, bindings: [String: String])] = [("", [:])]
+        for part in pattern.parts {
+            switch part {
+            case .literal(let text):
+                partial = partial.map { ($0.text + text, $0.bindings) }
+            case .choice(let name, let options):
+                partial = partial.flatMap { entry in options.map { (entry.text + $0, entry.bindings.merging([name: $0]) { $1 }) } }
+            case .index(let name):
+                partial = partial.flatMap { entry -> [(String, [String: String])] in
+                    // The context needs every choice of the pattern, which may come later: resolve lazily below.
+                    [(entry.text + "{\(name)}", entry.bindings)]
+                }
+            }
+        }
+        return partial.flatMap { entry -> [String] in
+            var keys = [entry.text]
+            for name in pattern.indexPlaceholders {
+                let count = indexCount[indexContext(name, pattern, entry.bindings)] ?? 0
+                keys = keys.flatMap { key in (0..<count).map { key.replacingOccurrences(of: "{\(name)}", with: String($0)) } }
+            }
+            return keys
+        }
+    }
+
+    private static func readConfigFile(recipe: Recipe, inputs: ConversionInputs) throws -> [String: JSONValue] {
+        for file in recipe.files {
+            guard case .configuration = file.use, let path = inputs.sideFiles[file.fileName] else { continue }
+            guard let data = FileManager.default.contents(atPath: path),
+                let object = try? JSONDecoder().decode([String: JSONValue].self, from: data)
+            else { throw ConvertError.unreadableCheckpoint(path: path, reason: "not a JSON object") }
+            return object
+        }
+        return [:]
+    }
+
+    /// Equal values, with numbers compared by value (config.json may write 4096 as 4096.0).
+    private static func agree(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.int(let x), .double(let y)), (.double(let y), .int(let x)): Double(x) == y
+        default: a == b
+        }
+    }
+
+    private static func integer(_ value: JSONValue?) -> Int? {
+        switch value {
+        case .int(let number): number
+        case .double(let number) where number == number.rounded(): Int(number)
+        default: nil
+        }
+    }
+
+    private static func evaluate(
+        _ value: ConfigValue, shapes: [String: [Int]], matchedNames: [String], config: [String: JSONValue],
+        given: [String: JSONValue]
+    ) throws -> JSONValue {
+        switch value {
+        case .dimension(let key, let axis):
+            guard let shape = shapes[key] else { throw ConfigProblem(reason: "needs tensor \(key), which is absent") }
+            guard axis < shape.count else { throw ConfigProblem(reason: "\(key) has shape \(shape), no axis \(axis)") }
+            return .int(shape[axis])
+        case .elements(let key):
+            guard let shape = shapes[key] else { throw ConfigProblem(reason: "needs tensor \(key), which is absent") }
+            return .int(shape.reduce(1, *))
+        case .count(let pattern, let placeholder):
+            let keyPattern = KeyPattern(pattern)
+            let indices = Set(matchedNames.compactMap { keyPattern.match($0)?[placeholder].flatMap { Int($0) } })
+            guard !indices.isEmpty else { throw ConfigProblem(reason: "no tensor matches \(pattern)") }
+            let count = indices.max()! + 1
+            guard indices.count == count else {
+                let gaps = (0..<count).filter { !indices.contains($0) }
+                throw ConfigProblem(reason: "\(pattern) has gaps in {\(placeholder)}: \(gaps.map(String.init).joined(separator: ", ")) missing")
+            }
+            return .int(count)
+        case .given(let name, let fallback):
+            if let stated = given[name], stated != .null { return stated }
+            return try evaluate(fallback, shapes: shapes, matchedNames: matchedNames, config: config, given: given)
+        case .quotient(let other, let divisor):
+            guard let numerator = integer(config[other]) else { throw ConfigProblem(reason: "needs \(other) first") }
+            guard divisor > 0, numerator % divisor == 0 else { throw ConfigProblem(reason: "\(other)=\(numerator) is not divisible by \(divisor)") }
+            return .int(numerator / divisor)
+        case .integer(let number): return .int(number)
+        case .number(let number): return .double(number)
+        case .text(let text): return .string(text)
+        case .present(let key): return .bool(shapes[key] != nil)
+        }
+    }
+}
+
+/// Which dtype each class of tensor is stored in (docs: panda-convert --help, docs/format.md).
+public enum DTypePolicy {
+    public static func storedDType(for tensorClass: TensorClass, source: SourceTensor, requested: DType?) throws -> DType {
+        guard source.dtype.isFloatingPoint else {
+            guard let same = source.dtype.pandaDType else {
+                throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "dtype \(source.dtype) has no .panda equivalent")
+            }
+            return same
+        }
+        let sourceFloat: DType = source.dtype.pandaDType ?? .f32
+        let quantizable = (source.shape.last ?? 0) % GGMLBlocks.blockSize == 0 && !source.shape.isEmpty
+        switch tensorClass {
+        case .small, .adapter:
+            return .f32
+        case .linear:
+            guard let requested else { return sourceFloat }
+            if requested.isQuantized && !quantizable {
+                throw ConvertError.badTensor(
+                    path: source.path, tensor: source.name,
+                    reason: "rows of \(source.shape.last ?? 0) elements cannot be quantized to \(requested) (blocks of 32)")
+            }
+            return requested
+        case .embedding, .outputHead:
+            guard let requested else { return sourceFloat }
+            return requested.isQuantized ? (quantizable ? .q8_0 : .f16) : requested
+        case .convolution:
+            guard let requested, !requested.isQuantized else { return sourceFloat }
+            return requested
+        }
+    }
+}

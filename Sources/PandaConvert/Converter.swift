@@ -1,0 +1,131 @@
+import Crypto
+import Foundation
+import PandaFormat
+
+/// Carries out a `ConversionPlan`: streams every tensor into a new `.panda` file (converting dtypes chunk by
+/// chunk, so memory stays bounded by one chunk), hashes the source files for provenance on a second thread,
+/// and reopens the result to check it holds exactly what the plan promised.
+public enum Converter {
+    public struct Summary: Sendable {
+        public var tensors: Int
+        public var inputBytes: Int
+        public var outputBytes: Int
+        public var fileBytes: Int
+        public var seconds: Double
+    }
+
+    public static let version = "panda-convert 0.1.0"
+
+    /// `progress(done, total)` is called with input bytes processed.
+    public static func run(
+        _ plan: ConversionPlan, to path: String, writerOptions: WeightFileWriter.Options = .init(),
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> Summary {
+        let started = Date()
+        let sourceFiles = plan.inputs.files + plan.tokenizers.values.sorted()
+        let hashing = SourceHasher(files: sourceFiles)
+        hashing.start()
+
+        let writer = try WeightFileWriter(path: path, options: writerOptions)
+        let total = plan.inputBytes
+        var done = 0
+        for tensor in plan.tensors {
+            let sourceBytes = tensor.source.elementCount * tensor.source.dtype.size
+            try write(tensor, to: writer) { fraction in progress(done + Int(Double(sourceBytes) * fraction), total) }
+            done += sourceBytes
+            progress(done, total)
+        }
+
+        var tokenizers: [String: EmbeddedFile] = [:]
+        for (role, tokenizerPath) in plan.tokenizers {
+            guard let data = FileManager.default.contents(atPath: tokenizerPath) else { throw ConvertError.inputNotFound(path: tokenizerPath) }
+            tokenizers[role] = EmbeddedFile(name: (tokenizerPath as NSString).lastPathComponent, data: data)
+        }
+        var options: [String: JSONValue] = ["compress": .bool(plan.options.compress)]
+        if let dtype = plan.options.dtype { options["dtype"] = .string(dtype.description) }
+        let metadata = WeightMetadata(
+            family: plan.recipe.family, config: plan.config, tokenizers: tokenizers,
+            provenance: Provenance(converter: version, recipe: plan.recipe.name, sources: try hashing.wait(), options: options))
+        try writer.finish(metadata: metadata)
+
+        let written = try WeightFile(path: path)
+        let writtenBytes = written.tensors.reduce(0) { $0 + $1.byteCount }
+        guard written.tensors.count == plan.tensors.count, writtenBytes == plan.outputBytes else {
+            throw ConvertError.verificationFailed(
+                path: path,
+                reason: "holds \(written.tensors.count) tensors and \(writtenBytes) bytes; the plan has \(plan.tensors.count) and \(plan.outputBytes)")
+        }
+        return Summary(
+            tensors: plan.tensors.count, inputBytes: total, outputBytes: writtenBytes, fileBytes: written.fileSize,
+            seconds: Date().timeIntervalSince(started))
+    }
+
+    private static func write(_ tensor: PlannedTensor, to writer: WeightFileWriter, progress: (Double) -> Void) throws {
+        let source = tensor.source
+        let shape = source.shape
+        // Same dtype and contiguous: the stored bytes are the source bytes.
+        if source.dtype.pandaDType == tensor.dtype, let bytes = source.contiguousBytes {
+            source.file.adviseSequential(source.storageOffset..<(source.storageOffset + source.storageElements * source.dtype.size))
+            try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
+                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + buffer.count)]))
+                progress(Double(offset + buffer.count) / Double(max(bytes.count, 1)))
+            }
+            return
+        }
+        guard source.dtype.isFloatingPoint, tensor.dtype.isFloatingPoint else {
+            throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "cannot convert \(source.dtype) to \(tensor.dtype)")
+        }
+        // Otherwise widen each chunk's elements to f32 and narrow them to the stored dtype.
+        let dtype = tensor.dtype
+        var scratch: [Float] = []
+        try writer.add(name: tensor.target, dtype: dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
+            let first = offset / dtype.blockBytes * dtype.blockElements
+            let count = buffer.count / dtype.blockBytes * dtype.blockElements
+            if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
+            try scratch.withUnsafeMutableBufferPointer { floats in
+                source.readFloats(from: first, count: count, into: floats.baseAddress!)
+                if dtype.isQuantized, let bad = floats[0..<count].firstIndex(where: { !$0.isFinite }) {
+                    throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "element \(first + bad) is not finite and cannot be quantized")
+                }
+                dtype.encode(floats.baseAddress!, count: count, into: buffer)
+            }
+            progress(Double(first + count) / Double(max(source.elementCount, 1)))
+        }
+    }
+}
+
+/// SHA-256 of the source files on a background thread, so provenance costs no extra wall time.
+private final class SourceHasher: @unchecked Sendable {
+    // @unchecked: `result` is written by the worker thread before `done` is signalled and read only after.
+    private let files: [String]
+    private var result: Result<[Provenance.Source], any Error> = .success([])
+    private let done = DispatchSemaphore(value: 0)
+
+    init(files: [String]) { self.files = files }
+
+    func start() {
+        Thread.detachNewThread { [self] in
+            result = Result {
+                try files.map { path in
+                    let mapped = try MappedFile(path: path)
+                    mapped.adviseSequential()
+                    var hasher = SHA256()
+                    let step = 16 << 20
+                    var offset = 0
+                    while offset < mapped.count {
+                        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: mapped.bytes[offset..<min(mapped.count, offset + step)]))
+                        offset += step
+                    }
+                    let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+                    return Provenance.Source(name: (path as NSString).lastPathComponent, bytes: mapped.count, sha256: digest)
+                }
+            }
+            done.signal()
+        }
+    }
+
+    func wait() throws -> [Provenance.Source] {
+        done.wait()
+        return try result.get()
+    }
+}
