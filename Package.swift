@@ -50,7 +50,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat"]),
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels"]),
-        .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat"]),
+        .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes"]),
         .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "panda-convert"]),
     ],
     swiftLanguageModes: [.v6]

@@ -157,13 +157,16 @@ public struct ConversionPlan: Sendable {
 
     private struct ConfigProblem: Error { var reason: String }
 
-    /// Index ranges are tracked per placeholder and per the values of the pattern's choice placeholders
-    /// (ImageBind's vision trunk has 32 blocks, its IMU trunk 6).
+    /// An index range is scoped by the choice placeholders to its left in the key: ImageBind's
+    /// `modality_trunks.{modality}.blocks.{block}` has 32 vision blocks but 6 IMU blocks, while LLaMA's
+    /// `layers.{layer}.self_attn.{projection}` has one layer range for all four projections.
     private static func indexContext(_ placeholder: String, _ pattern: KeyPattern, _ bindings: [String: String]) -> String {
-        let choices = pattern.parts.compactMap { part -> String? in
-            if case .choice(let name, _) = part { "\(name)=\(bindings[name] ?? "")" } else { nil }
+        var scope = [placeholder]
+        for part in pattern.parts {
+            if case .index(let name) = part, name == placeholder { break }
+            if case .choice(let name, _) = part { scope.append("\(name)=\(bindings[name] ?? "")") }
         }
-        return ([placeholder] + choices).joined(separator: "|")
+        return scope.joined(separator: "|")
     }
 
     private static func expectedKeys(_ pattern: KeyPattern, _ indexCount: [String: Int]) -> [String] {

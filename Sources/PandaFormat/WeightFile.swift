@@ -100,7 +100,7 @@ public final class WeightFile: @unchecked Sendable {
         }
         let data = try bytes(name)
         return [Float](unsafeUninitializedCapacity: tensor.elementCount) { out, initialized in
-            tensor.dtype.decode(data.buffer, count: tensor.elementCount, into: out.baseAddress!)
+            data.withUnsafeBytes { tensor.dtype.decode($0, count: tensor.elementCount, into: out.baseAddress!) }
             initialized = tensor.elementCount
         }
     }
@@ -223,13 +223,23 @@ public final class WeightFile: @unchecked Sendable {
     }
 }
 
-/// Decoded tensor bytes that stay valid while this value lives: either a view into a `WeightFile`'s mapping
-/// (kept alive through `owner`) or a buffer of decompressed bytes freed on release.
+/// Decoded tensor bytes: either a view into a `WeightFile`'s mapping (kept alive through `owner`) or a buffer of
+/// decompressed bytes freed when this object is. The bytes are reached only inside `withUnsafeBytes`, so they can
+/// never outlive their owner.
 public final class TensorBytes: @unchecked Sendable {
     // @unchecked: immutable after init; an owned buffer is never shared for writing.
-    public let buffer: UnsafeRawBufferPointer
+    private let buffer: UnsafeRawBufferPointer
     private let owner: WeightFile?
     private let ownsBuffer: Bool
+
+    public var count: Int { buffer.count }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(buffer) }
+    }
+
+    /// A copy of the bytes.
+    public var array: [UInt8] { withUnsafeBytes { Array($0) } }
 
     init(owner: WeightFile, view: UnsafeRawBufferPointer) {
         self.buffer = view

@@ -41,8 +41,9 @@ struct FormatBenchmark: ParsableCommand {
                 let readStart = Date()
                 let file = try WeightFile(path: path)
                 let decoded = try file.bytes("w")
-                var sum: UInt64 = 0  // touch every page so a mapped read is really read
-                for i in stride(from: 0, to: decoded.buffer.count, by: 4096) { sum &+= UInt64(decoded.buffer[i]) }
+                let sum = decoded.withUnsafeBytes { bytes in  // touch every page so a mapped read is really read
+                    stride(from: 0, to: bytes.count, by: 4096).reduce(UInt64(0)) { $0 &+ UInt64(bytes[$1]) }
+                }
                 let readSeconds = Date().timeIntervalSince(readStart)
                 let ratio = Double(try file.info("w").storedByteCount) / Double(bytes.count)
                 let megabytes = Double(bytes.count) / 1e6

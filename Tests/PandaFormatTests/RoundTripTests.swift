@@ -50,7 +50,7 @@ struct RoundTripTests {
         #expect(info.storage == testCase.storage)
         #expect(info.chunks.count > 1)
         let back = try file.bytes("t")
-        #expect(Array(back.buffer) == bytes)
+        #expect(back.array == bytes)
         #expect(file.verify().isEmpty)
         if testCase.storage == .raw {
             #expect(Array(try file.mappedBytes("t")) == bytes)

@@ -1,0 +1,157 @@
+import Foundation
+import PandaConvert
+import PandaFormat
+import PandaRecipes
+import Testing
+
+@Suite("Converting checkpoints with recipes")
+struct ConversionTests {
+    /// A LLaMA checkpoint directory with a tokenizer beside it.
+    private func llamaDirectory(_ directory: TemporaryDirectory, tensors: [(name: String, shape: [Int], values: [Float])] = llamaTensors(), dtype: DType = .f32) throws -> String {
+        try writeSafetensors(directory.file("model.safetensors"), tensors, dtype: dtype)
+        try Data("sentencepiece model bytes".utf8).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
+        try Data(#"{"num_attention_heads": 4, "hidden_size": 64}"#.utf8).write(to: URL(fileURLWithPath: directory.file("config.json")))
+        return directory.path
+    }
+
+    private func convert(_ inputs: [String], recipe: String? = nil, options: ConversionOptions = .init(), to output: String) throws -> WeightFile {
+        let gathered = try ConversionInputs.gather(inputs)
+        let plan = try ConversionPlan(recipe: try recipe.map(Recipes.named) ?? Recipes.detect(gathered), inputs: gathered, options: options)
+        _ = try Converter.run(plan, to: output)
+        return try WeightFile(path: output)
+    }
+
+    @Test("a LLaMA converts with its recipe detected, every tensor equal to the checkpoint's, tokenizer embedded", arguments: [DType.f32, .f16, .bf16])
+    func llamaKeepsSourceValues(dtype: DType) throws {
+        let directory = TemporaryDirectory()
+        let tensors = llamaTensors()
+        let output = directory.file("out.panda")
+        let file = try convert([try llamaDirectory(directory, dtype: dtype)], to: output)
+        #expect(file.metadata.family == "llama")
+        #expect(file.metadata.provenance.recipe == "llama")
+        #expect(file.metadata.tokenizers["sentencepiece"]?.data == Data("sentencepiece model bytes".utf8))
+        #expect(file.metadata.config["hidden_size"] == .int(64))
+        #expect(file.metadata.config["num_hidden_layers"] == .int(2))
+        #expect(file.metadata.config["num_attention_heads"] == .int(4))
+        #expect(file.tensors.count == tensors.count)
+        for tensor in tensors {
+            let info = try file.info(tensor.name)
+            let expectedDType: DType = tensor.shape.count == 1 ? .f32 : dtype  // norms are always stored in f32
+            #expect(info.dtype == expectedDType, "\(tensor.name)")
+            var rounded = [Float](repeating: 0, count: tensor.values.count)
+            let encodedBytes = {
+                var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: tensor.values.count)!)
+                tensor.values.withUnsafeBufferPointer { s in bytes.withUnsafeMutableBytes { dtype.encode(s.baseAddress!, count: tensor.values.count, into: $0) } }
+                return bytes
+            }()
+            encodedBytes.withUnsafeBytes { dtype.decode($0, count: tensor.values.count, into: &rounded) }
+            #expect(try file.floats(tensor.name) == rounded, "\(tensor.name)")
+        }
+        let source = try #require(file.metadata.provenance.sources.first { $0.name == "model.safetensors" })
+        #expect(source.sha256.count == 64)
+    }
+
+    @Test("--dtype q4_0 quantizes linear weights, stores embedding and head as q8_0, keeps norms in f32")
+    func quantizedPolicy() throws {
+        let directory = TemporaryDirectory()
+        let file = try convert([try llamaDirectory(directory)], options: ConversionOptions(dtype: .q4_0), to: directory.file("q.panda"))
+        #expect(try file.info("model.layers.0.self_attn.q_proj.weight").dtype == .q4_0)
+        #expect(try file.info("model.layers.1.mlp.down_proj.weight").dtype == .q4_0)
+        #expect(try file.info("model.embed_tokens.weight").dtype == .q8_0)
+        #expect(try file.info("lm_head.weight").dtype == .q8_0)
+        #expect(try file.info("model.norm.weight").dtype == .f32)
+        let original = llamaTensors().first { $0.name == "model.layers.0.self_attn.q_proj.weight" }!.values
+        let quantized = try file.floats("model.layers.0.self_attn.q_proj.weight")
+        // Each block's error is within |d|(1 + 2^-8), d = max|x|/8 of the block (docs/format.md).
+        for block in 0..<(original.count / 32) {
+            let range = (block * 32)..<(block * 32 + 32)
+            let bound = original[range].map(abs).max()! / 8 * 1.004
+            #expect(range.allSatisfy { abs(original[$0] - quantized[$0]) <= bound })
+        }
+    }
+
+    @Test("compressed output reads back the same tensors as raw output")
+    func compressedMatchesRaw() throws {
+        let directory = TemporaryDirectory()
+        let input = try llamaDirectory(directory, dtype: .bf16)
+        let raw = try convert([input], to: directory.file("raw.panda"))
+        let packed = try convert([input], options: ConversionOptions(compress: true), to: directory.file("packed.panda"))
+        #expect(try packed.info("lm_head.weight").storage == .zstd)
+        #expect(try packed.info("lm_head.weight").shuffled)
+        for tensor in raw.tensors { #expect(try packed.bytes(tensor.name).array == raw.bytes(tensor.name).array, "\(tensor.name)") }
+    }
+
+    @Test("a wrong checkpoint is diagnosed in one run: every missing and every unknown key is listed")
+    func everyKeyProblemListed() throws {
+        let directory = TemporaryDirectory()
+        var tensors = llamaTensors().filter { $0.name != "model.layers.1.self_attn.k_proj.weight" && $0.name != "model.norm.weight" }
+        tensors.append(("model.layers.0.self_attn.q_norm.weight", [64], pseudoRandom(64, seed: 9)))
+        tensors.append(("vision_tower.weight", [4], pseudoRandom(4, seed: 10)))
+        let input = try llamaDirectory(directory, tensors: tensors)
+        let error = try #require(throws: ConvertError.self) { try convert([input], to: directory.file("x.panda")) }
+        guard case .keyMismatch(let recipe, let unmapped, let missing) = error else { Issue.record("unexpected \(error)"); return }
+        #expect(recipe == "llama")
+        #expect(Set(missing) == ["model.layers.1.self_attn.k_proj.weight", "model.norm.weight"])
+        #expect(Set(unmapped) == ["model.layers.0.self_attn.q_norm.weight", "vision_tower.weight"])
+        #expect(!FileManager.default.fileExists(atPath: directory.file("x.panda")))
+    }
+
+    @Test("shapes are checked against config.json, and every disagreement is listed")
+    func shapesCheckedAgainstConfig() throws {
+        let directory = TemporaryDirectory()
+        let input = try llamaDirectory(directory)
+        try Data(#"{"hidden_size": 4096, "num_hidden_layers": 2, "intermediate_size": 128, "num_attention_heads": 8}"#.utf8)
+            .write(to: URL(fileURLWithPath: directory.file("config.json")))
+        let error = try #require(throws: ConvertError.self) { try convert([input], to: directory.file("x.panda")) }
+        #expect(error.localizedDescription.contains("hidden_size: config.json says 4096 but the tensors say 64"))
+
+        try Data(#"{"num_attention_heads": 8, "rms_norm_eps": 1e-05}"#.utf8).write(to: URL(fileURLWithPath: directory.file("config.json")))
+        let file = try convert([input], to: directory.file("ok.panda"))
+        #expect(file.metadata.config["num_attention_heads"] == .int(8))
+        #expect(file.metadata.config["rms_norm_eps"] == .double(1e-5))
+    }
+
+    @Test("a tensor whose shape disagrees with the others is named with the expected shape")
+    func inconsistentShape() throws {
+        let directory = TemporaryDirectory()
+        var tensors = llamaTensors()
+        let index = tensors.firstIndex { $0.name == "model.layers.1.mlp.up_proj.weight" }!
+        tensors[index] = (tensors[index].name, [100, 64], pseudoRandom(6400, seed: 1))
+        let error = try #require(throws: ConvertError.self) { try convert([try llamaDirectory(directory, tensors: tensors)], to: directory.file("x.panda")) }
+        #expect(error.localizedDescription.contains("model.layers.1.mlp.up_proj.weight: shape [100, 64], expected [intermediate_size=128, hidden_size=64]"))
+    }
+
+    @Test("a PandaGPT delta converts with or without peft's .default. names, LoRA under the decoder's keys, alpha 32 by default", arguments: [true, false])
+    func deltaConversion(adapterName: Bool) throws {
+        let directory = TemporaryDirectory()
+        try writeSafetensors(directory.file("delta.safetensors"), deltaTensors(adapterName: adapterName))
+        let file = try convert([directory.file("delta.safetensors")], to: directory.file("delta.panda"))
+        #expect(file.metadata.family == "pandagpt-delta")
+        #expect(file.metadata.config["lora_r"] == .int(8))
+        #expect(file.metadata.config["lora_alpha"] == .int(32))
+        #expect(file.metadata.config["imagebind_dim"] == .int(32))
+        #expect(file.contains("llama_proj.bias"))
+        #expect(try file.info("model.layers.1.self_attn.o_proj.lora_B.weight").shape == [64, 8])
+        #expect(try file.info("model.layers.0.self_attn.q_proj.lora_A.weight").dtype == .f32)
+    }
+
+    @Test("--lora-alpha fills alpha, and a --lora-r that disagrees with the shapes is refused")
+    func loraSettings() throws {
+        let directory = TemporaryDirectory()
+        try writeSafetensors(directory.file("delta.safetensors"), deltaTensors())
+        let file = try convert([directory.file("delta.safetensors")], options: ConversionOptions(settings: ["lora_alpha": .int(16), "lora_r": .int(8)]), to: directory.file("a.panda"))
+        #expect(file.metadata.config["lora_alpha"] == .int(16))
+        let error = try #require(throws: ConvertError.self) {
+            try convert([directory.file("delta.safetensors")], options: ConversionOptions(settings: ["lora_r": .int(32)]), to: directory.file("b.panda"))
+        }
+        #expect(error.localizedDescription.contains("lora_r: the command line says 32 but the tensors say 8"))
+    }
+
+    @Test("an unrecognizable checkpoint asks for --recipe, an unknown recipe lists the known ones")
+    func recipeSelection() throws {
+        let gathered = try ConversionInputs.gather([fixture("checkpoints/state.safetensors")])
+        #expect(throws: ConvertError.self) { try Recipes.detect(gathered) }
+        let error = try #require(throws: ConvertError.self) { try Recipes.named("gpt2") }
+        #expect(error.localizedDescription.contains("known recipes: llama, pandagpt-delta"))
+    }
+}
