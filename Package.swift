@@ -48,10 +48,11 @@ let package = Package(
             dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests.
-        .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat"]),
+        .target(name: "PandaTestSupport", dependencies: ["PandaFormat"], path: "Tests/PandaTestSupport"),
+        .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels"]),
-        .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes"]),
-        .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "panda-convert"]),
+        .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport"]),
+        .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "PandaTestSupport", "panda-convert"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,7 @@ import PandaConvert
 
 /// The conversion recipes, one file per checkpoint family in this folder.
 public enum Recipes {
-    public static let all: [Recipe] = [llama, pandagptDelta]
+    public static let all: [Recipe] = [imagebindHuge, llama, pandagptDelta]
 
     public static func named(_ name: String) throws -> Recipe {
         guard let recipe = all.first(where: { $0.name == name }) else {

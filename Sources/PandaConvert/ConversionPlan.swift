@@ -26,8 +26,17 @@ public struct PlannedTensor: Sendable {
     public var dtype: DType
     public var storage: Storage
     public var shuffle: Bool
+    /// A LoRA update folded into the weight as it is written: W + scale · B·A.
+    public var merge: LoRAMerge?
 
     public var outputBytes: Int { dtype.byteCount(elements: source.elementCount) ?? 0 }
+}
+
+/// The factors of a LoRA update: A is [r, in], B is [out, r].
+public struct LoRAMerge: Sendable {
+    public var a: SourceTensor
+    public var b: SourceTensor
+    public var scale: Float
 }
 
 /// The complete, checked description of a conversion: nothing is written until a plan exists.
@@ -118,11 +127,16 @@ public struct ConversionPlan: Sendable {
                     switch dimension {
                     case .literal(let value): value
                     case .field(let name): Self.integer(config[KeyPattern(name).filled(match.bindings)])
+                    case .multiple(let name, let factor): Self.integer(config[KeyPattern(name).filled(match.bindings)]).map { $0 * factor }
                     }
                 }
                 if dims.contains(where: { $0 == nil }) || dims.map({ $0! }) != match.source.shape {
-                    let described = zip(expected, dims).map { dimension, value in
-                        if case .field(let name) = dimension { "\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")" } else { dimension.description }
+                    let described = zip(expected, dims).map { dimension, value -> String in
+                        switch dimension {
+                        case .literal: dimension.description
+                        case .field(let name): "\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")"
+                        case .multiple(let name, let factor): "\(factor)×\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")"
+                        }
                     }
                     problems.append("\(match.name): shape \(match.source.shape), expected [\(described.joined(separator: ", "))]")
                 }
@@ -151,6 +165,45 @@ public struct ConversionPlan: Sendable {
                 target: match.rule.target.map { $0.filled(match.bindings) } ?? match.name, source: match.source,
                 tensorClass: match.rule.tensorClass, dtype: dtype, storage: options.compress ? .zstd : .raw, shuffle: shuffle)
         }
+    }
+
+    /// Folds a PandaGPT delta into this decoder plan: every adapted projection becomes W + (alpha/r)·B·A, and the
+    /// delta's other tensors (`llama_proj`) are written alongside. The delta's r, alpha and projection width are
+    /// recorded under `config.pandagpt`.
+    public mutating func mergeLoRA(from delta: ConversionPlan) throws {
+        guard let rank = Self.integer(delta.config["lora_r"]), rank > 0,
+            let alpha = delta.config["lora_alpha"].flatMap({ value -> Double? in
+                switch value { case .int(let x): Double(x); case .double(let x): x; default: nil }
+            })
+        else { throw ConvertError.badOption(reason: "the delta's configuration has no lora_r and lora_alpha") }
+        let decoderWidth = config["hidden_size"]
+        guard decoderWidth == delta.config["hidden_size"], config["num_hidden_layers"] == delta.config["num_hidden_layers"] else {
+            throw ConvertError.shapeMismatch(
+                recipe: delta.recipe.name,
+                problems: ["the delta adapts a decoder with hidden_size \(delta.config["hidden_size"] ?? .null) and \(delta.config["num_hidden_layers"] ?? .null) layers; this one has \(decoderWidth ?? .null) and \(config["num_hidden_layers"] ?? .null)"])
+        }
+        let factors = Dictionary(uniqueKeysWithValues: delta.tensors.map { ($0.target, $0.source) })
+        var used = Set<String>()
+        for index in tensors.indices {
+            let weight = tensors[index].target
+            guard weight.hasSuffix(".weight") else { continue }
+            let stem = String(weight.dropLast(".weight".count))
+            guard let a = factors[stem + ".lora_A.weight"], let b = factors[stem + ".lora_B.weight"] else { continue }
+            tensors[index].merge = LoRAMerge(a: a, b: b, scale: Float(alpha / Double(rank)))
+            used.formUnion([stem + ".lora_A.weight", stem + ".lora_B.weight"])
+        }
+        let unused = factors.keys.filter { $0.contains(".lora_") && !used.contains($0) }.sorted()
+        guard unused.isEmpty else {
+            throw ConvertError.keyMismatch(recipe: "\(recipe.name) + \(delta.recipe.name)", unmapped: unused, missing: [])
+        }
+        tensors += delta.tensors.filter { !$0.target.contains(".lora_") }
+        guard case .object(var fields) = config else { return }
+        fields["pandagpt"] = .object([
+            "lora_merged": .bool(true), "lora_r": .int(rank), "lora_alpha": .double(alpha),
+            "imagebind_dim": delta.config["imagebind_dim"] ?? .null,
+        ])
+        config = .object(fields)
+        inputs.files += delta.inputs.files
     }
 
     // MARK: - Helpers

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PandaFormat
+import PandaKernels
 
 /// Carries out a `ConversionPlan`: streams every tensor into a new `.panda` file (converting dtypes chunk by
 /// chunk, so memory stays bounded by one chunk), hashes the source files for provenance on a second thread,
@@ -64,7 +65,7 @@ public enum Converter {
         let source = tensor.source
         let shape = source.shape
         // Same dtype and contiguous: the stored bytes are the source bytes.
-        if source.dtype.pandaDType == tensor.dtype, let bytes = source.contiguousBytes {
+        if tensor.merge == nil, source.dtype.pandaDType == tensor.dtype, let bytes = source.contiguousBytes {
             source.file.adviseSequential(source.storageOffset..<(source.storageOffset + source.storageElements * source.dtype.size))
             try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
                 buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + buffer.count)]))
@@ -78,12 +79,14 @@ public enum Converter {
         // Otherwise widen each chunk's elements to f32 and narrow them to the stored dtype.
         let dtype = tensor.dtype
         var scratch: [Float] = []
+        let lora = try tensor.merge.map { try LoRAUpdate($0, weight: source) }
         try writer.add(name: tensor.target, dtype: dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
             let first = offset / dtype.blockBytes * dtype.blockElements
             let count = buffer.count / dtype.blockBytes * dtype.blockElements
             if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
             try scratch.withUnsafeMutableBufferPointer { floats in
                 source.readFloats(from: first, count: count, into: floats.baseAddress!)
+                lora?.add(to: floats.baseAddress!, from: first, count: count)
                 if dtype.isQuantized, let bad = floats[0..<count].firstIndex(where: { !$0.isFinite }) {
                     throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "element \(first + bad) is not finite and cannot be quantized")
                 }
@@ -91,6 +94,49 @@ public enum Converter {
             }
             progress(Double(first + count) / Double(max(source.elementCount, 1)))
         }
+    }
+}
+
+/// W + scale · B·A for a range of W's elements, computed in f32 a block of rows at a time with OpenBLAS.
+private final class LoRAUpdate {
+    private let a: [Float]  // [r, columns]
+    private let b: SourceTensor  // [rows, r]
+    private let rank: Int
+    private let columns: Int
+    private let scale: Float
+    private var bRows: [Float] = []
+    private var product: [Float] = []
+
+    init(_ merge: LoRAMerge, weight: SourceTensor) throws {
+        guard weight.shape.count == 2, merge.a.shape.count == 2, merge.b.shape.count == 2,
+            merge.a.shape[1] == weight.shape[1], merge.b.shape[0] == weight.shape[0], merge.a.shape[0] == merge.b.shape[1]
+        else {
+            throw ConvertError.badTensor(
+                path: merge.a.path, tensor: merge.a.name,
+                reason: "LoRA factors \(merge.b.shape)·\(merge.a.shape) do not fit the weight \(weight.name) \(weight.shape)")
+        }
+        rank = merge.a.shape[0]
+        columns = weight.shape[1]
+        scale = merge.scale
+        b = merge.b
+        a = [Float](unsafeUninitializedCapacity: merge.a.elementCount) { buffer, initialized in
+            merge.a.readFloats(from: 0, count: merge.a.elementCount, into: buffer.baseAddress!)
+            initialized = merge.a.elementCount
+        }
+    }
+
+    /// Adds the update to `count` row-major elements of W starting at element `first`.
+    func add(to weights: UnsafeMutablePointer<Float>, from first: Int, count: Int) {
+        guard count > 0 else { return }
+        let firstRow = first / columns
+        let rows = (first + count - 1) / columns - firstRow + 1
+        if bRows.count < rows * rank { bRows = [Float](repeating: 0, count: rows * rank) }
+        if product.count < rows * columns { product = [Float](repeating: 0, count: rows * columns) }
+        bRows.withUnsafeMutableBufferPointer { b.readFloats(from: firstRow * rank, count: rows * rank, into: $0.baseAddress!) }
+        // product[rows × columns] = scale · B[rows × r] · A[r × columns]
+        BLAS.sgemm(m: rows, n: columns, k: rank, alpha: scale, a: bRows, b: a, c: &product)
+        let skip = first - firstRow * columns
+        for i in 0..<count { weights[i] += product[skip + i] }
     }
 }
 

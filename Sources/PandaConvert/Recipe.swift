@@ -87,9 +87,12 @@ public struct TensorRule: Sendable {
 }
 
 /// A dimension in a recipe's expected shape.
+/// Field names may hold the rule's placeholders (`{modality}_embed_dim`).
 public enum ShapeDimension: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, CustomStringConvertible {
     case field(String)
     case literal(Int)
+    /// A field times a whole number (an attention in-projection is 3 × width, an MLP 4 × width).
+    case multiple(String, Int)
 
     public init(stringLiteral value: String) { self = .field(value) }
     public init(integerLiteral value: Int) { self = .literal(value) }
@@ -98,6 +101,7 @@ public enum ShapeDimension: Sendable, ExpressibleByStringLiteral, ExpressibleByI
         switch self {
         case .field(let name): name
         case .literal(let value): String(value)
+        case .multiple(let name, let factor): "\(factor)×\(name)"
         }
     }
 }

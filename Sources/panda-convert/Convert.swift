@@ -26,6 +26,7 @@ struct Convert: ParsableCommand {
               panda-convert convert vicuna-7b/ -o Weights/vicuna-7b-q4_0.panda --dtype q4_0
               panda-convert convert --recipe imagebind-huge imagebind_huge.pth bpe_simple_vocab_16e6.txt.gz -o Weights/imagebind-huge.panda
               panda-convert convert pandagpt_7b_max_len_1024/pytorch_model.pt --lora-alpha 32 -o Weights/pandagpt-7b-delta.panda
+              panda-convert convert vicuna-7b/ --merge-lora pandagpt_7b_max_len_1024/pytorch_model.pt -o Weights/pandagpt-7b.panda
               panda-convert convert --dry-run vicuna-7b/ -o /dev/null
             """)
 
@@ -50,6 +51,11 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("lora-r"), help: "Expected LoRA rank; checked against the tensor shapes.")
     var loraRank: Int?
 
+    @Option(
+        name: .customLong("merge-lora"), parsing: .singleValue,
+        help: ArgumentHelp("A PandaGPT delta (pytorch_model.pt) to fold into the decoder: W + (alpha/r)·B·A, in f32, then stored in the target dtype; its llama_proj is written too.", valueName: "delta"))
+    var mergeLoRA: [String] = []
+
     @Flag(name: .customLong("dry-run"), help: "Print the plan (tensors, dtypes, output size) and write nothing.")
     var dryRun = false
 
@@ -71,7 +77,11 @@ struct Convert: ParsableCommand {
         if let loraAlpha { settings["lora_alpha"] = loraAlpha == loraAlpha.rounded() ? .int(Int(loraAlpha)) : .double(loraAlpha) }
         if let loraRank { settings["lora_r"] = .int(loraRank) }
         let options = ConversionOptions(dtype: dtype.flatMap(DType.init(name:)), compress: compress, settings: settings)
-        let plan = try ConversionPlan(recipe: chosen, inputs: gathered, options: options)
+        var plan = try ConversionPlan(recipe: chosen, inputs: gathered, options: options)
+        if !mergeLoRA.isEmpty {
+            let delta = try ConversionPlan(recipe: Recipes.pandagptDelta, inputs: ConversionInputs.gather(mergeLoRA), options: options)
+            try plan.mergeLoRA(from: delta)
+        }
 
         if dryRun {
             print(describe(plan), terminator: "")

@@ -1,5 +1,6 @@
 import Foundation
 import PandaFormat
+import PandaTestSupport
 import Testing
 
 @Suite("panda-convert inspect and verify, run as processes")

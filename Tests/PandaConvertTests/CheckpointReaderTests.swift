@@ -1,5 +1,6 @@
 import Foundation
 import PandaConvert
+import PandaTestSupport
 import Testing
 
 @Suite("Reading PyTorch and safetensors checkpoints")

@@ -2,6 +2,7 @@ import Foundation
 import PandaConvert
 import PandaFormat
 import PandaRecipes
+import PandaTestSupport
 import Testing
 
 @Suite("Converting checkpoints with recipes")
@@ -152,6 +153,48 @@ struct ConversionTests {
         let gathered = try ConversionInputs.gather([fixture("checkpoints/state.safetensors")])
         #expect(throws: ConvertError.self) { try Recipes.detect(gathered) }
         let error = try #require(throws: ConvertError.self) { try Recipes.named("gpt2") }
-        #expect(error.localizedDescription.contains("known recipes: llama, pandagpt-delta"))
+        #expect(error.localizedDescription.contains("known recipes: imagebind-huge, llama, pandagpt-delta"))
+    }
+
+    @Test("--merge-lora folds W + (alpha/r)·B·A into q/k/v/o and carries llama_proj along")
+    func mergeLoRA() throws {
+        let directory = TemporaryDirectory()
+        let decoder = try llamaDirectory(directory)
+        let deltaDirectory = TemporaryDirectory()
+        let deltaPath = deltaDirectory.file("delta.safetensors")
+        let delta = deltaTensors(adapterName: true)
+        try writeSafetensors(deltaPath, delta)
+        let gathered = try ConversionInputs.gather([decoder])
+        var plan = try ConversionPlan(recipe: Recipes.llama, inputs: gathered)
+        try plan.mergeLoRA(from: ConversionPlan(recipe: Recipes.pandagptDelta, inputs: ConversionInputs.gather([deltaPath]), options: .init(settings: ["lora_alpha": .int(32)])))
+        _ = try Converter.run(plan, to: directory.file("merged.panda"))
+        let file = try WeightFile(path: directory.file("merged.panda"))
+        #expect(file.metadata.config["pandagpt"]?["lora_r"] == .int(8))
+        #expect(file.metadata.config["pandagpt"]?["lora_merged"] == .bool(true))
+        #expect(try file.floats("llama_proj.bias") == delta.first { $0.name == "llama_proj.bias" }!.values)
+        #expect(!file.tensors.contains { $0.name.contains("lora") })
+
+        let weights = Dictionary(uniqueKeysWithValues: llamaTensors().map { ($0.name, $0.values) })
+        let factors = Dictionary(uniqueKeysWithValues: delta.map { ($0.name, $0.values) })
+        for layer in 0..<2 {
+            for projection in ["q_proj", "k_proj", "v_proj", "o_proj"] {
+                let name = "model.layers.\(layer).self_attn.\(projection).weight"
+                let prefix = "llama_model.base_model.model.model.layers.\(layer).self_attn.\(projection)"
+                let a = factors[prefix + ".lora_A.default.weight"]!  // [8, 64]
+                let b = factors[prefix + ".lora_B.default.weight"]!  // [64, 8]
+                var expected = weights[name]!
+                for row in 0..<64 {
+                    for column in 0..<64 {
+                        var sum: Float = 0
+                        for k in 0..<8 { sum += b[row * 8 + k] * a[k * 64 + column] }
+                        expected[row * 64 + column] += 4 * sum  // alpha / r = 32 / 8
+                    }
+                }
+                let merged = try file.floats(name)
+                #expect(zip(merged, expected).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(name)")
+                #expect(merged != weights[name]!)
+            }
+        }
+        #expect(try file.floats("model.layers.0.mlp.up_proj.weight") == weights["model.layers.0.mlp.up_proj.weight"]!)
     }
 }

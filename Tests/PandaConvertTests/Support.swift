@@ -1,11 +1,6 @@
 import Foundation
 import PandaConvert
-
-/// The repository's `Tests/Fixtures` directory.
-let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures")
-
-func fixture(_ relativePath: String) -> String { fixtures.appendingPathComponent(relativePath).path }
+import PandaTestSupport
 
 /// Expected tensors written beside the checkpoints by Converters/reference/make_checkpoint_cases.py.
 struct ExpectedTensor: Decodable {

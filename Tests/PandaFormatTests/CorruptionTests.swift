@@ -1,4 +1,5 @@
 import Foundation
+import PandaTestSupport
 import Testing
 @testable import PandaFormat
 

@@ -1,21 +1,6 @@
 import Foundation
 @testable import PandaFormat
-
-/// A fresh directory under the system temporary directory, removed when the value is released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "panda-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
-}
+import PandaTestSupport
 
 /// Deterministic pseudo-random numbers (SplitMix64) so every test run sees the same data.
 struct SeededGenerator: RandomNumberGenerator {

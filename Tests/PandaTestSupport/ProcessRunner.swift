@@ -1,15 +1,15 @@
 import Foundation
 
 /// Runs one of the package's executables as a real process and captures what it prints.
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
-enum Executable {
+public enum Executable {
     /// The build products directory: where the test bundle itself lives.
-    static let productsDirectory: URL = {
+    public static let productsDirectory: URL = {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = testBinary.deletingLastPathComponent()
         while !directory.path.hasSuffix(".xctest") && directory.path != "/" && !FileManager.default.fileExists(
@@ -21,20 +21,40 @@ enum Executable {
         return directory
     }()
 
-    static func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
-        // Output goes to files rather than pipes, so a chatty child can never block on a full pipe.
-        let scratch = TemporaryDirectory()
+    public static func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
+        let process = try start(name, arguments)
+        process.process.waitUntilExit()
+        return try process.result()
+    }
+
+    /// Starts an executable without waiting for it (for tests that interrupt it).
+    public static func start(_ name: String, _ arguments: [String]) throws -> RunningProcess {
+        try RunningProcess(executable: productsDirectory.appendingPathComponent(name), arguments: arguments)
+    }
+}
+
+/// A started process whose output goes to files rather than pipes, so a chatty child never blocks on a full pipe.
+public final class RunningProcess {
+    public let process = Process()
+    private let scratch = TemporaryDirectory()
+    private let out: FileHandle
+    private let err: FileHandle
+
+    init(executable: URL, arguments: [String]) throws {
         _ = FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
         _ = FileManager.default.createFile(atPath: scratch.file("err"), contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("out")))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("err")))
-        let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent(name)
+        out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("out")))
+        err = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("err")))
+        process.executableURL = executable
         process.arguments = arguments
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+    }
+
+    /// Waits for the process and returns what it printed.
+    public func result() throws -> ProcessResult {
         process.waitUntilExit()
         try out.close()
         try err.close()
@@ -44,21 +64,3 @@ enum Executable {
             stderr: try String(contentsOfFile: scratch.file("err"), encoding: .utf8))
     }
 }
-
-/// A fresh directory under the system temporary directory, removed when the value is released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "panda-cli-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-}
-
-/// The repository's `Tests/Fixtures` directory.
-let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures")

@@ -2,7 +2,7 @@ import Foundation
 import PandaFormat
 
 /// Writes a `.safetensors` file: the test's own, independent writer of the format the converter reads.
-func writeSafetensors(_ path: String, _ tensors: [(name: String, shape: [Int], values: [Float])], dtype: DType = .f32) throws {
+public func writeSafetensors(_ path: String, _ tensors: [(name: String, shape: [Int], values: [Float])], dtype: DType = .f32) throws {
     var header: [String: Any] = ["__metadata__": ["format": "pt"]]
     var data = [UInt8]()
     for tensor in tensors {
@@ -21,7 +21,7 @@ func writeSafetensors(_ path: String, _ tensors: [(name: String, shape: [Int], v
 }
 
 /// Deterministic values spread over [-scale, scale].
-func pseudoRandom(_ count: Int, seed: Int, scale: Float = 0.1) -> [Float] {
+public func pseudoRandom(_ count: Int, seed: Int, scale: Float = 0.1) -> [Float] {
     var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
     return (0..<count).map { _ in
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -30,7 +30,7 @@ func pseudoRandom(_ count: Int, seed: Int, scale: Float = 0.1) -> [Float] {
 }
 
 /// The tensors of a LLaMA in Hugging Face layout with the given sizes.
-func llamaTensors(vocab: Int = 96, hidden: Int = 64, intermediate: Int = 128, layers: Int = 2) -> [(name: String, shape: [Int], values: [Float])] {
+public func llamaTensors(vocab: Int = 96, hidden: Int = 64, intermediate: Int = 128, layers: Int = 2) -> [(name: String, shape: [Int], values: [Float])] {
     var tensors: [(String, [Int])] = [("model.embed_tokens.weight", [vocab, hidden]), ("model.norm.weight", [hidden]), ("lm_head.weight", [vocab, hidden])]
     for layer in 0..<layers {
         let prefix = "model.layers.\(layer)."
@@ -43,7 +43,7 @@ func llamaTensors(vocab: Int = 96, hidden: Int = 64, intermediate: Int = 128, la
 }
 
 /// A PandaGPT delta's tensors, with or without peft's `.default.` adapter name.
-func deltaTensors(hidden: Int = 64, imagebind: Int = 32, rank: Int = 8, layers: Int = 2, adapterName: Bool = true) -> [(name: String, shape: [Int], values: [Float])] {
+public func deltaTensors(hidden: Int = 64, imagebind: Int = 32, rank: Int = 8, layers: Int = 2, adapterName: Bool = true) -> [(name: String, shape: [Int], values: [Float])] {
     var tensors: [(String, [Int])] = [("llama_proj.weight", [hidden, imagebind]), ("llama_proj.bias", [hidden])]
     let infix = adapterName ? ".default" : ""
     for layer in 0..<layers {
@@ -53,18 +53,4 @@ func deltaTensors(hidden: Int = 64, imagebind: Int = 32, rank: Int = 8, layers: 
         }
     }
     return tensors.enumerated().map { index, tensor in (tensor.0, tensor.1, pseudoRandom(tensor.1.reduce(1, *), seed: 100 + index)) }
-}
-
-/// A fresh directory under the system temporary directory, removed when the value is released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "panda-convert-tests-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
 }
