@@ -66,9 +66,11 @@ public enum Converter {
         let shape = source.shape
         // Same dtype and contiguous: the stored bytes are the source bytes.
         if tensor.merge == nil, source.dtype.pandaDType == tensor.dtype, let bytes = source.contiguousBytes {
-            source.file.adviseSequential(source.storageOffset..<(source.storageOffset + source.storageElements * source.dtype.size))
+            source.file.adviseSequential(source.storageRange)
+            let fileOffset = bytes.baseAddress! - source.file.bytes.baseAddress!
             try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
                 buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + buffer.count)]))
+                source.file.release((fileOffset + offset)..<(fileOffset + offset + buffer.count))
                 progress(Double(offset + buffer.count) / Double(max(bytes.count, 1)))
             }
             return
@@ -80,6 +82,8 @@ public enum Converter {
         let dtype = tensor.dtype
         var scratch: [Float] = []
         let lora = try tensor.merge.map { try LoRAUpdate($0, weight: source) }
+        // Strided views touch their storage out of order, so its pages are released once the tensor is done.
+        defer { source.file.release(source.storageRange) }
         try writer.add(name: tensor.target, dtype: dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
             let first = offset / dtype.blockBytes * dtype.blockElements
             let count = buffer.count / dtype.blockBytes * dtype.blockElements
@@ -159,7 +163,9 @@ private final class SourceHasher: @unchecked Sendable {
                     let step = 16 << 20
                     var offset = 0
                     while offset < mapped.count {
-                        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: mapped.bytes[offset..<min(mapped.count, offset + step)]))
+                        let range = offset..<min(mapped.count, offset + step)
+                        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: mapped.bytes[range]))
+                        mapped.release(range)
                         offset += step
                     }
                     let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()

@@ -102,6 +102,9 @@ public struct SourceTensor: @unchecked Sendable {
     }
 
     /// A 2-D tensor viewed transposed (no data moves).
+    /// The bytes of the storage this view reads from, as a range of the mapped file.
+    public var storageRange: Range<Int> { storageOffset..<(storageOffset + storageElements * dtype.size) }
+
     public func transposed() -> SourceTensor {
         precondition(shape.count == 2, "only 2-D tensors transpose")
         var view = self

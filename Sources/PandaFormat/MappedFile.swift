@@ -45,4 +45,14 @@ public final class MappedFile: @unchecked Sendable {
         let pageStart = range.lowerBound / 4096 * 4096
         _ = madvise(UnsafeMutableRawPointer(mutating: base + pageStart), range.upperBound - pageStart, MADV_SEQUENTIAL)
     }
+
+    /// Drops the given range's pages from this process's resident set once they have been read. They stay in
+    /// the page cache and fault back in if touched again, so this only keeps a pass over a file larger than
+    /// memory from being charged to the process as if it had loaded the whole file.
+    public func release(_ range: Range<Int>) {
+        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        let pageStart = range.lowerBound / 4096 * 4096
+        let pageEnd = min(bytes.count, (range.upperBound + 4095) / 4096 * 4096)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + pageStart), pageEnd - pageStart, MADV_DONTNEED)
+    }
 }

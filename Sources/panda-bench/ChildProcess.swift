@@ -1,0 +1,34 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a program to completion and reports its wall time and peak resident memory (from wait4's rusage,
+/// which Foundation's Process does not expose).
+enum ChildProcess {
+    struct Measurement {
+        var status: Int32
+        var seconds: Double
+        var peakResidentBytes: Int
+    }
+
+    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Measurement {
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(extra) { _, new in new }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        let start = Date()
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, arguments[0], nil, nil, argv, envp)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let exited = status & 0x7F == 0
+        return Measurement(
+            status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F),
+            seconds: Date().timeIntervalSince(start),
+            peakResidentBytes: usage.ru_maxrss * 1024)  // ru_maxrss is in KiB on Linux
+    }
+}
