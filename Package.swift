@@ -29,7 +29,9 @@ let package = Package(
 
         // Libraries.
         .target(name: "PandaFormat", dependencies: ["CZstd", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "PandaKernels", dependencies: ["COpenBLAS"]),
+        // Hand-written SIMD kernels with run-time CPU dispatch; optimized even in debug builds so tests stay fast.
+        .target(name: "CPandaKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "PandaKernels", dependencies: ["COpenBLAS", "CPandaKernels", "PandaFormat"]),
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
         .target(
             name: "PandaConvert",
@@ -50,7 +52,7 @@ let package = Package(
         // Tests.
         .target(name: "PandaTestSupport", dependencies: ["PandaFormat"], path: "Tests/PandaTestSupport"),
         .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat", "PandaTestSupport"]),
-        .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels"]),
+        .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels", "PandaFormat"]),
         .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport"]),
         .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "PandaTestSupport", "panda-convert"]),
     ],

@@ -1,0 +1,50 @@
+// Matrix–vector kernels for the decoder's hot path and a small thread pool that runs them on every core.
+// Hand-written in C because Swift cannot compile one function for AVX2 and another for baseline x86-64 and
+// pick between them at run time; each kernel here has a portable version and an AVX2+FMA+F16C version.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Weight dtypes, numbered as in the .panda format.
+enum panda_dtype { PANDA_F32 = 0, PANDA_F16 = 1, PANDA_BF16 = 2, PANDA_Q8_0 = 3, PANDA_Q4_0 = 4 };
+
+// GGML's 32-element blocks: q8_0 = f16 scale + 32 int8; q4_0 = f16 scale + 16 bytes of nibbles (low nibbles are
+// elements 0..15, high nibbles 16..31, each minus 8).
+enum { PANDA_QK = 32, PANDA_Q8_0_BYTES = 34, PANDA_Q4_0_BYTES = 18 };
+
+// True when the AVX2 kernels are in use (the CPU has AVX2, FMA and F16C and PANDA_PORTABLE_KERNELS is unset).
+int panda_kernels_use_avx2(void);
+// Turns the AVX2 kernels off (0) or back on where the CPU supports them (1), so tests can check both paths.
+void panda_kernels_allow_avx2(int allowed);
+
+// Quantizes n floats (n a multiple of 32) to q8_0 blocks, as the activations of a q8_0 or q4_0 product.
+void panda_quantize_q8_0(const float *x, void *blocks, size_t n);
+
+// y[r] = dot(row r of w, x) for rows [row_begin, row_end) of a row-major [rows × cols] weight.
+// For q8_0 and q4_0 weights, x must be the activations quantized with panda_quantize_q8_0.
+void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols, size_t row_begin, size_t row_end);
+
+// Widens rows [row_begin, row_end) of a weight to f32, into out (row-major, cols per row).
+void panda_rows_to_f32(int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
+
+// Bytes of one row of `cols` elements.
+size_t panda_row_bytes(int dtype, size_t cols);
+
+// A pool of worker threads that split row ranges with the calling thread. Not reentrant: one call at a time.
+typedef struct panda_pool panda_pool;
+panda_pool *panda_pool_create(int threads);
+void panda_pool_destroy(panda_pool *pool);
+int panda_pool_threads(const panda_pool *pool);
+
+// panda_matvec over all rows, split across the pool.
+void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x, float *y, size_t rows, size_t cols);
+// panda_rows_to_f32 over rows [row_begin, row_end), split across the pool.
+void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
+
+#ifdef __cplusplus
+}
+#endif

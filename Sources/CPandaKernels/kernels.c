@@ -1,0 +1,262 @@
+// Portable and AVX2 matrix-vector kernels (see panda_kernels.h for why this is C).
+#include "panda_kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define PANDA_X86 1
+#endif
+
+// ---- scalar conversions (IEEE half and bfloat16) ----
+
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000 | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {  // subnormal: normalize
+        exponent = 113;
+        while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
+        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
+    }
+    float value;
+    memcpy(&value, &bits, 4);
+    return value;
+}
+
+static inline uint16_t f32_to_f16(float value) {  // round to nearest even, as GGML_FP32_TO_FP16
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    uint32_t sign = (bits >> 16) & 0x8000;
+    int32_t exponent = (int32_t)((bits >> 23) & 0xFF) - 127 + 15;
+    uint32_t mantissa = bits & 0x7FFFFF;
+    if (((bits >> 23) & 0xFF) == 0xFF) return (uint16_t)(sign | 0x7C00 | (mantissa ? 0x200 : 0));
+    if (exponent >= 31) return (uint16_t)(sign | 0x7C00);
+    if (exponent <= 0) {
+        if (exponent < -10) return (uint16_t)sign;
+        mantissa |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exponent);
+        uint32_t half = mantissa >> shift, rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
+        if (rest > midpoint || (rest == midpoint && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | ((uint32_t)exponent << 10) | (mantissa >> 13), rest = mantissa & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half++;
+    return (uint16_t)half;
+}
+
+static inline float bf16_to_f32(uint16_t b) {
+    uint32_t bits = (uint32_t)b << 16;
+    float value;
+    memcpy(&value, &bits, 4);
+    return value;
+}
+
+static inline float load_f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return f16_to_f32(h); }
+
+size_t panda_row_bytes(int dtype, size_t cols) {
+    switch (dtype) {
+    case PANDA_F32: return cols * 4;
+    case PANDA_F16: case PANDA_BF16: return cols * 2;
+    case PANDA_Q8_0: return cols / PANDA_QK * PANDA_Q8_0_BYTES;
+    case PANDA_Q4_0: return cols / PANDA_QK * PANDA_Q4_0_BYTES;
+    default: return 0;
+    }
+}
+
+void panda_quantize_q8_0(const float *x, void *blocks, size_t n) {
+    uint8_t *out = blocks;
+    for (size_t b = 0; b < n / PANDA_QK; b++, x += PANDA_QK, out += PANDA_Q8_0_BYTES) {
+        float amax = 0;
+        for (int i = 0; i < PANDA_QK; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f, inverse = d != 0 ? 1.0f / d : 0.0f;
+        uint16_t scale = f32_to_f16(d);
+        memcpy(out, &scale, 2);
+        for (int i = 0; i < PANDA_QK; i++) out[2 + i] = (uint8_t)(int8_t)roundf(x[i] * inverse);
+    }
+}
+
+// ---- portable kernels ----
+
+static float dot_row_portable(int dtype, const uint8_t *row, const void *x, size_t cols) {
+    float sum = 0;
+    switch (dtype) {
+    case PANDA_F32: {
+        const float *w = (const float *)row, *v = x;
+        for (size_t i = 0; i < cols; i++) sum += w[i] * v[i];
+        return sum;
+    }
+    case PANDA_F16: case PANDA_BF16: {
+        const float *v = x;
+        for (size_t i = 0; i < cols; i++) {
+            uint16_t h;
+            memcpy(&h, row + 2 * i, 2);
+            sum += (dtype == PANDA_F16 ? f16_to_f32(h) : bf16_to_f32(h)) * v[i];
+        }
+        return sum;
+    }
+    case PANDA_Q8_0: case PANDA_Q4_0: {
+        const uint8_t *xb = x;
+        size_t stride = dtype == PANDA_Q8_0 ? PANDA_Q8_0_BYTES : PANDA_Q4_0_BYTES;
+        for (size_t b = 0; b < cols / PANDA_QK; b++, row += stride, xb += PANDA_Q8_0_BYTES) {
+            int32_t acc = 0;
+            for (int i = 0; i < PANDA_QK; i++) {
+                int w = dtype == PANDA_Q8_0 ? (int8_t)row[2 + i]
+                                            : (i < 16 ? (row[2 + i] & 0x0F) : (row[2 + i - 16] >> 4)) - 8;
+                acc += w * (int8_t)xb[2 + i];
+            }
+            sum += (float)acc * load_f16(row) * load_f16(xb);
+        }
+        return sum;
+    }
+    }
+    return 0;
+}
+
+static void rows_to_f32_portable(int dtype, const uint8_t *row, float *out, size_t cols) {
+    switch (dtype) {
+    case PANDA_F32: memcpy(out, row, cols * 4); return;
+    case PANDA_F16: case PANDA_BF16:
+        for (size_t i = 0; i < cols; i++) {
+            uint16_t h;
+            memcpy(&h, row + 2 * i, 2);
+            out[i] = dtype == PANDA_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+        }
+        return;
+    case PANDA_Q8_0:
+        for (size_t b = 0; b < cols / PANDA_QK; b++, row += PANDA_Q8_0_BYTES) {
+            float d = load_f16(row);
+            for (int i = 0; i < PANDA_QK; i++) *out++ = d * (int8_t)row[2 + i];
+        }
+        return;
+    case PANDA_Q4_0:
+        for (size_t b = 0; b < cols / PANDA_QK; b++, row += PANDA_Q4_0_BYTES, out += PANDA_QK) {
+            float d = load_f16(row);
+            for (int i = 0; i < 16; i++) {
+                out[i] = d * ((row[2 + i] & 0x0F) - 8);
+                out[i + 16] = d * ((row[2 + i] >> 4) - 8);
+            }
+        }
+        return;
+    }
+}
+
+// ---- AVX2 kernels ----
+
+#ifdef PANDA_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum(__m256 v) {
+    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+    return _mm_cvtss_f32(sum);
+}
+
+AVX2 static inline __m256 load8(int dtype, const uint8_t *p) {
+    switch (dtype) {
+    case PANDA_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    case PANDA_BF16: return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    default: return _mm256_loadu_ps((const float *)p);
+    }
+}
+
+// Sum of products of 32 signed bytes, as 8 floats: |w| · (x · sign(w)) lets maddubs (unsigned × signed) do it.
+AVX2 static inline __m256 dot_i8x32(__m256i w, __m256i x) {
+    __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
+}
+
+AVX2 static inline __m256i unpack_q4(const uint8_t *nibbles) {
+    __m128i bytes = _mm_loadu_si128((const __m128i *)nibbles), mask = _mm_set1_epi8(0x0F);
+    __m256i values = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask), _mm_and_si128(bytes, mask));
+    return _mm256_sub_epi8(values, _mm256_set1_epi8(8));
+}
+
+AVX2 static float dot_row_avx2(int dtype, const uint8_t *row, const void *x, size_t cols) {
+    if (dtype == PANDA_Q8_0 || dtype == PANDA_Q4_0) {
+        const uint8_t *xb = x;
+        size_t stride = dtype == PANDA_Q8_0 ? PANDA_Q8_0_BYTES : PANDA_Q4_0_BYTES;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t b = 0; b < cols / PANDA_QK; b++, row += stride, xb += PANDA_Q8_0_BYTES) {
+            __m256i w = dtype == PANDA_Q8_0 ? _mm256_loadu_si256((const __m256i *)(row + 2)) : unpack_q4(row + 2);
+            __m256i v = _mm256_loadu_si256((const __m256i *)(xb + 2));
+            uint16_t dw, dx;
+            memcpy(&dw, row, 2);
+            memcpy(&dx, xb, 2);
+            float scale = _cvtsh_ss(dw) * _cvtsh_ss(dx);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), dot_i8x32(w, v), acc);
+        }
+        return hsum(acc);
+    }
+    const float *v = x;
+    size_t width = dtype == PANDA_F32 ? 4 : 2, i = 0;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (; i + 32 <= cols; i += 32) {
+        a0 = _mm256_fmadd_ps(load8(dtype, row + i * width), _mm256_loadu_ps(v + i), a0);
+        a1 = _mm256_fmadd_ps(load8(dtype, row + (i + 8) * width), _mm256_loadu_ps(v + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(dtype, row + (i + 16) * width), _mm256_loadu_ps(v + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(dtype, row + (i + 24) * width), _mm256_loadu_ps(v + i + 24), a3);
+    }
+    for (; i + 8 <= cols; i += 8) a0 = _mm256_fmadd_ps(load8(dtype, row + i * width), _mm256_loadu_ps(v + i), a0);
+    float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    if (i < cols) sum += dot_row_portable(dtype, row + i * width, v + i, cols - i);
+    return sum;
+}
+
+AVX2 static void rows_to_f32_avx2(int dtype, const uint8_t *row, float *out, size_t cols) {
+    if (dtype == PANDA_F16 || dtype == PANDA_BF16) {
+        size_t i = 0;
+        for (; i + 8 <= cols; i += 8) _mm256_storeu_ps(out + i, load8(dtype, row + 2 * i));
+        if (i < cols) rows_to_f32_portable(dtype, row + 2 * i, out + i, cols - i);
+        return;
+    }
+    rows_to_f32_portable(dtype, row, out, cols);
+}
+
+static int detect_avx2(void) {
+    if (getenv("PANDA_PORTABLE_KERNELS")) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+#else
+static int detect_avx2(void) { return 0; }
+#endif
+
+static int avx2_state = -1;  // benign race: every thread computes the same answer
+
+int panda_kernels_use_avx2(void) {
+    if (avx2_state < 0) avx2_state = detect_avx2();
+    return avx2_state;
+}
+
+void panda_kernels_allow_avx2(int allowed) { avx2_state = allowed ? detect_avx2() : 0; }
+
+void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols, size_t row_begin, size_t row_end) {
+    size_t row_bytes = panda_row_bytes(dtype, cols);
+    const uint8_t *row = (const uint8_t *)w + row_begin * row_bytes;
+#ifdef PANDA_X86
+    if (panda_kernels_use_avx2()) {
+        for (size_t r = row_begin; r < row_end; r++, row += row_bytes) y[r] = dot_row_avx2(dtype, row, x, cols);
+        return;
+    }
+#endif
+    for (size_t r = row_begin; r < row_end; r++, row += row_bytes) y[r] = dot_row_portable(dtype, row, x, cols);
+}
+
+void panda_rows_to_f32(int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {
+    size_t row_bytes = panda_row_bytes(dtype, cols);
+    const uint8_t *row = (const uint8_t *)w + row_begin * row_bytes;
+    for (size_t r = row_begin; r < row_end; r++, row += row_bytes, out += cols) {
+#ifdef PANDA_X86
+        if (panda_kernels_use_avx2()) { rows_to_f32_avx2(dtype, row, out, cols); continue; }
+#endif
+        rows_to_f32_portable(dtype, row, out, cols);
+    }
+}

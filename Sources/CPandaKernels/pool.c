@@ -1,0 +1,139 @@
+// A fixed pool of worker threads for the kernels (see panda_kernels.h). Workers spin briefly between jobs,
+// because a decoder step dispatches hundreds of short jobs back to back, then sleep on a condition variable.
+#include "panda_kernels.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+enum job_kind { JOB_MATVEC, JOB_ROWS_TO_F32 };
+
+struct panda_pool {
+    int threads;
+    pthread_t *workers;
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+    atomic_uint_fast64_t generation;
+    atomic_int pending;
+    atomic_int stopping;
+    // The current job, written by the caller before `generation` is bumped.
+    int kind, dtype;
+    const void *w, *x;
+    float *y;
+    size_t cols, row_begin, row_end;
+};
+
+struct worker_start { panda_pool *pool; int index; };
+
+static void run_part(panda_pool *pool, int part) {
+    size_t rows = pool->row_end - pool->row_begin;
+    size_t chunk = (rows + (size_t)pool->threads - 1) / (size_t)pool->threads;
+    chunk = (chunk + 7) & ~(size_t)7;  // whole cache lines of outputs per thread
+    size_t begin = pool->row_begin + chunk * (size_t)part;
+    size_t end = begin + chunk < pool->row_end ? begin + chunk : pool->row_end;
+    if (begin >= end) return;
+    if (pool->kind == JOB_MATVEC) {
+        panda_matvec(pool->dtype, pool->w, pool->x, pool->y, pool->cols, begin, end);
+    } else {
+        panda_rows_to_f32(pool->dtype, pool->w, pool->y + (begin - pool->row_begin) * pool->cols, pool->cols, begin, end);
+    }
+}
+
+static void *worker_main(void *argument) {
+    struct worker_start start = *(struct worker_start *)argument;
+    free(argument);
+    panda_pool *pool = start.pool;
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t now;
+        int spins = 0;
+        while ((now = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen && spins < 200000) {
+            if (atomic_load_explicit(&pool->stopping, memory_order_relaxed)) return NULL;
+            spins++;
+        }
+        if (now == seen) {
+            pthread_mutex_lock(&pool->mutex);
+            while ((now = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
+                   !atomic_load(&pool->stopping))
+                pthread_cond_wait(&pool->wake, &pool->mutex);
+            pthread_mutex_unlock(&pool->mutex);
+            if (now == seen) return NULL;  // stopping
+        }
+        seen = now;
+        run_part(pool, start.index);
+        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+    }
+}
+
+panda_pool *panda_pool_create(int threads) {
+    panda_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) return NULL;
+    pool->threads = threads < 1 ? 1 : threads;
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->wake, NULL);
+    pool->workers = calloc((size_t)pool->threads, sizeof(pthread_t));
+    for (int i = 1; i < pool->threads; i++) {
+        struct worker_start *start = malloc(sizeof *start);
+        start->pool = pool;
+        start->index = i;
+        if (pthread_create(&pool->workers[i], NULL, worker_main, start) != 0) {
+            free(start);
+            pool->threads = i;  // run with the threads that did start
+            break;
+        }
+    }
+    return pool;
+}
+
+void panda_pool_destroy(panda_pool *pool) {
+    if (!pool) return;
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->stopping, 1);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 1; i < pool->threads; i++) pthread_join(pool->workers[i], NULL);
+    pthread_cond_destroy(&pool->wake);
+    pthread_mutex_destroy(&pool->mutex);
+    free(pool->workers);
+    free(pool);
+}
+
+int panda_pool_threads(const panda_pool *pool) { return pool->threads; }
+
+static void run(panda_pool *pool) {
+    if (pool->threads == 1) { run_part(pool, 0); return; }
+    atomic_store_explicit(&pool->pending, pool->threads - 1, memory_order_relaxed);
+    pthread_mutex_lock(&pool->mutex);
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+    run_part(pool, 0);
+    int spins = 0;
+    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
+        if (++spins > 1000) sched_yield();
+}
+
+void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x, float *y, size_t rows, size_t cols) {
+    pool->kind = JOB_MATVEC;
+    pool->dtype = dtype;
+    pool->w = w;
+    pool->x = x;
+    pool->y = y;
+    pool->cols = cols;
+    pool->row_begin = 0;
+    pool->row_end = rows;
+    run(pool);
+}
+
+void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {
+    pool->kind = JOB_ROWS_TO_F32;
+    pool->dtype = dtype;
+    pool->w = w;
+    pool->x = NULL;
+    pool->y = out;
+    pool->cols = cols;
+    pool->row_begin = row_begin;
+    pool->row_end = row_end;
+    run(pool);
+}

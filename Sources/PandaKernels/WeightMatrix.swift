@@ -1,0 +1,82 @@
+import CPandaKernels
+import Foundation
+import PandaFormat
+
+/// A row-major [rows × columns] weight in any stored dtype, read in place (usually from a memory-mapped
+/// .panda file), as PyTorch's `nn.Linear` stores it: `y = W · x` multiplies by its rows.
+public struct WeightMatrix: @unchecked Sendable {
+    // @unchecked: a read-only view; the owner of the bytes (a WeightFile) outlives it.
+    public let dtype: DType
+    public let rows: Int
+    public let columns: Int
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(dtype: DType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) {
+        precondition([.f32, .f16, .bf16, .q8_0, .q4_0].contains(dtype), "no matrix kernels for \(dtype)")
+        precondition(!dtype.isQuantized || columns % 32 == 0, "quantized rows must hold whole 32-element blocks")
+        precondition(bytes.count == rows * Self.rowBytes(dtype, columns), "\(rows)×\(columns) \(dtype) needs \(rows * Self.rowBytes(dtype, columns)) bytes, got \(bytes.count)")
+        self.dtype = dtype
+        self.rows = rows
+        self.columns = columns
+        self.bytes = bytes
+    }
+
+    public static func rowBytes(_ dtype: DType, _ columns: Int) -> Int { panda_row_bytes(Int32(dtype.rawValue), columns) }
+
+    /// Whether `multiply` wants its input quantized to q8_0 first (see `Activations`).
+    public var takesQuantizedInput: Bool { dtype.isQuantized }
+
+    /// y = W · x over all rows, split across the pool. `x` is `columns` floats, or their q8_0 blocks when
+    /// `takesQuantizedInput`.
+    public func multiply(_ x: UnsafeRawPointer, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        panda_pool_matvec(pool.pool, Int32(dtype.rawValue), bytes.baseAddress, x, y, rows, columns)
+    }
+
+    /// Writes rows [range) widened to f32 into `out` (range.count × columns floats), split across the pool.
+    public func rowsAsFloats(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows)
+        panda_pool_rows_to_f32(pool.pool, Int32(dtype.rawValue), bytes.baseAddress, out, columns, range.lowerBound, range.upperBound)
+    }
+
+    /// One row widened to f32, on the calling thread (embedding lookups).
+    public func row(_ index: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(index >= 0 && index < rows)
+        panda_rows_to_f32(Int32(dtype.rawValue), bytes.baseAddress, out, columns, index, index + 1)
+    }
+}
+
+/// The q8_0 form of an activation vector, for products with q8_0 and q4_0 weights; allocated once per width.
+public final class QuantizedActivations: @unchecked Sendable {
+    // @unchecked: owned by one decoder, used by one thread at a time.
+    public let count: Int
+    public let blocks: UnsafeMutableRawPointer
+
+    public init(count: Int) {
+        precondition(count % 32 == 0)
+        self.count = count
+        blocks = .allocate(byteCount: count / 32 * 34, alignment: 64)
+    }
+
+    deinit { blocks.deallocate() }
+
+    public func quantize(_ x: UnsafePointer<Float>) { panda_quantize_q8_0(x, blocks, count) }
+}
+
+/// The kernels' worker threads; the calling thread takes a share of every job.
+public final class ThreadPool: @unchecked Sendable {
+    // @unchecked: the C pool serializes jobs; a ThreadPool is used by one caller at a time.
+    let pool: OpaquePointer
+
+    public init(threads: Int = ThreadPool.coreCount) { pool = panda_pool_create(Int32(threads)) }
+    deinit { panda_pool_destroy(pool) }
+
+    public var threads: Int { Int(panda_pool_threads(pool)) }
+
+    public static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
+}
+
+/// Whether the AVX2 kernels run (turn them off to test the portable ones).
+public enum KernelPath {
+    public static var usesAVX2: Bool { panda_kernels_use_avx2() != 0 }
+    public static func allowAVX2(_ allowed: Bool) { panda_kernels_allow_avx2(allowed ? 1 : 0) }
+}

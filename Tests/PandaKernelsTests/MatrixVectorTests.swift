@@ -1,0 +1,89 @@
+import PandaFormat
+import Testing
+@testable import PandaKernels
+
+/// Deterministic values in [-1, 1).
+private func values(_ count: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return Float(state >> 40) / Float(1 << 23) - 1
+    }
+}
+
+private func encoded(_ floats: [Float], as dtype: DType) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: floats.count)!)
+    floats.withUnsafeBufferPointer { source in bytes.withUnsafeMutableBytes { dtype.encode(source.baseAddress!, count: floats.count, into: $0) } }
+    return bytes
+}
+
+private func decoded(_ bytes: [UInt8], as dtype: DType, count: Int) -> [Float] {
+    var floats = [Float](repeating: 0, count: count)
+    bytes.withUnsafeBytes { source in floats.withUnsafeMutableBufferPointer { dtype.decode(source, count: count, into: $0.baseAddress!) } }
+    return floats
+}
+
+/// W·x with the stored weights and (for block types) the q8_0-rounded input, in double precision: what the
+/// kernel computes, up to float summation order.
+private func reference(_ weights: [Float], _ x: [Float], rows: Int, columns: Int) -> [Double] {
+    (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + Double(weights[r * columns + $1]) * Double(x[$1]) } }
+}
+
+@Suite("Matrix–vector kernels", .serialized)
+struct MatrixVectorTests {
+    static let shapes = [(rows: 37, columns: 96), (rows: 8, columns: 32), (rows: 65, columns: 1024)]
+
+    @Test("every dtype's product equals the double-precision product of its stored values, on both kernel paths",
+          arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0], [true, false])
+    func matrixVectorProductMatchesReference(dtype: DType, avx2: Bool) {
+        KernelPath.allowAVX2(avx2)
+        defer { KernelPath.allowAVX2(true) }
+        if !avx2 { #expect(!KernelPath.usesAVX2) }
+        let pool = ThreadPool(threads: 3)
+        for (rows, columns) in Self.shapes {
+            let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype)
+            let storedWeights = decoded(weightBytes, as: dtype, count: rows * columns)
+            let x = values(columns, seed: 99)
+            var input = x
+            var quantized = [UInt8]()
+            if dtype.isQuantized {
+                quantized = encoded(x, as: .q8_0)
+                input = decoded(quantized, as: .q8_0, count: columns)
+            }
+            let expected = reference(storedWeights, input, rows: rows, columns: columns)
+            var y = [Float](repeating: .nan, count: rows)
+            weightBytes.withUnsafeBytes { w in
+                let matrix = WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: w)
+                if dtype.isQuantized {
+                    quantized.withUnsafeBytes { matrix.multiply($0.baseAddress!, into: &y, pool: pool) }
+                } else {
+                    x.withUnsafeBytes { matrix.multiply($0.baseAddress!, into: &y, pool: pool) }
+                }
+            }
+            let worst = zip(y, expected).map { abs(Double($0) - $1) }.max()!
+            #expect(worst <= 1e-5 * Double(columns), "\(dtype) \(rows)×\(columns): max |Δ| \(worst)")
+        }
+    }
+
+    @Test("the activation quantizer writes the same q8_0 blocks as the format's GGML reference quantizer")
+    func activationQuantizerMatchesFormat() {
+        let x = values(256, seed: 5).map { $0 * 3 }
+        let activations = QuantizedActivations(count: 256)
+        x.withUnsafeBufferPointer { activations.quantize($0.baseAddress!) }
+        let bytes = Array(UnsafeRawBufferPointer(start: activations.blocks, count: 256 / 32 * 34))
+        #expect(bytes == encoded(x, as: .q8_0))
+    }
+
+    @Test("rows widened to f32 equal the format's decoding, split across threads", arguments: [DType.f16, .bf16, .q8_0, .q4_0])
+    func rowsAsFloatsMatchDecoding(dtype: DType) {
+        let rows = 21, columns = 64
+        let bytes = encoded(values(rows * columns, seed: 11), as: dtype)
+        let all = decoded(bytes, as: dtype, count: rows * columns)
+        var out = [Float](repeating: .nan, count: 13 * columns)
+        bytes.withUnsafeBytes { w in
+            let matrix = WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: w)
+            matrix.rowsAsFloats(5..<18, into: &out, pool: ThreadPool(threads: 2))
+        }
+        #expect(out == Array(all[(5 * columns)..<(18 * columns)]))
+    }
+}
