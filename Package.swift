@@ -8,14 +8,18 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "panda-convert", targets: ["panda-convert"]),
+        .executable(name: "panda-run", targets: ["panda-run"]),
         .library(name: "PandaFormat", targets: ["PandaFormat"]),
         .library(name: "PandaKernels", targets: ["PandaKernels"]),
         .library(name: "PandaMedia", targets: ["PandaMedia"]),
+        .library(name: "PandaModels", targets: ["PandaModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // System libraries (Debian packages installed by .ci/run).
@@ -34,6 +38,13 @@ let package = Package(
         .target(name: "PandaKernels", dependencies: ["COpenBLAS", "CPandaKernels", "PandaFormat"]),
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
         .target(
+            name: "PandaModels",
+            dependencies: [
+                "PandaFormat", "PandaKernels", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            exclude: ["Tokenizers/sentencepiece_model.proto"]),
+        .target(
             name: "PandaConvert",
             dependencies: ["PandaFormat", "PandaKernels", .product(name: "Crypto", package: "swift-crypto")]),
         // The conversion recipes: one declarative file per checkpoint family, in the top-level Converters/ folder.
@@ -45,6 +56,9 @@ let package = Package(
             dependencies: [
                 "PandaFormat", "PandaConvert", "PandaRecipes", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(
+            name: "panda-run",
+            dependencies: ["PandaModels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
             dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

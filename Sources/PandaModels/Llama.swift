@@ -1,0 +1,396 @@
+import Foundation
+import PandaFormat
+import PandaKernels
+
+/// LLaMA-1 / Vicuna, as Hugging Face's `LlamaForCausalLM` (transformers' modeling_llama.py) computes it:
+/// RMSNorm, rotary embeddings in the `rotate_half` convention, causal attention with a KV cache, SwiGLU MLP.
+
+/// The Hugging Face config.json fields the converter records in the .panda metadata.
+public struct LlamaConfig: Codable, Sendable, Equatable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var rmsNormEps: Double
+    public var ropeTheta: Double
+    public var maxPositionEmbeddings: Int
+    public var bosTokenId: Int
+    public var eosTokenId: Int
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+        case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads", rmsNormEps = "rms_norm_eps"
+        case ropeTheta = "rope_theta", maxPositionEmbeddings = "max_position_embeddings"
+        case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+    }
+
+    public var headDim: Int { hiddenSize / numAttentionHeads }
+}
+
+/// One element of a decoder prompt: token ids, or a raw embedding vector (PandaGPT's multimodal token).
+public enum DecoderInput: Sendable, Equatable {
+    case tokens([Int])
+    case embedding([Float])
+}
+
+/// `nn.Linear` without bias, plus an optional LoRA update applied at run time: y = W·x + scale·B·(A·x).
+struct Linear {
+    let weight: WeightMatrix
+    var lora: LoRA?
+
+    struct LoRA {
+        let a: [Float]  // lora_A.weight [r, in]
+        let b: [Float]  // lora_B.weight [out, r]
+        let rank: Int
+        let scale: Float
+    }
+}
+
+/// The weights of a LLaMA decoder; immutable and shareable. Evaluate it through a `LlamaContext`.
+public final class Llama: @unchecked Sendable {
+    // @unchecked: immutable after init; the weights it points into are owned by `weights`.
+    public let config: LlamaConfig
+    public let weights: ModelWeights
+    public let adapter: ModelWeights?
+    let embedTokens: WeightMatrix  // model.embed_tokens.weight [vocab, hidden]
+    let layers: [Layer]
+    let norm: [Float]  // model.norm.weight [hidden]
+    let lmHead: WeightMatrix  // lm_head.weight [vocab, hidden]
+
+    struct Layer {
+        let inputLayerNorm: [Float]  // model.layers.N.input_layernorm.weight
+        let qProj, kProj, vProj, oProj: Linear  // model.layers.N.self_attn.{q,k,v,o}_proj.weight
+        let postAttentionLayerNorm: [Float]  // model.layers.N.post_attention_layernorm.weight
+        let gateProj, upProj, downProj: Linear  // model.layers.N.mlp.{gate,up,down}_proj.weight
+    }
+
+    /// Loads a converted decoder (`panda-convert --recipe llama`, with or without `--merge-lora`) and, optionally,
+    /// a PandaGPT delta (`--recipe pandagpt-delta`) whose LoRA factors are then applied at run time.
+    public convenience init(path: String, adapterPath: String? = nil) throws {
+        try self.init(weights: ModelWeights(path: path), adapter: adapterPath.map { try ModelWeights(path: $0) })
+    }
+
+    public init(weights: ModelWeights, adapter: ModelWeights? = nil) throws {
+        let config = try weights.config(LlamaConfig.self, family: "llama")
+        guard config.hiddenSize > 0, config.numAttentionHeads > 0, config.hiddenSize % config.numAttentionHeads == 0,
+              config.headDim % 2 == 0, config.numHiddenLayers > 0, config.vocabSize > 0, config.intermediateSize > 0
+        else {
+            throw ModelError.badConfig(path: weights.path, reason: "hidden_size \(config.hiddenSize) must split into num_attention_heads \(config.numAttentionHeads) heads of even width")
+        }
+        self.config = config
+        self.weights = weights
+        self.adapter = adapter
+        let (h, inter, vocab) = (config.hiddenSize, config.intermediateSize, config.vocabSize)
+        let lora = try adapter.map { try LoRAFactors(adapter: $0, decoder: config) }
+        embedTokens = try weights.matrix("model.embed_tokens.weight", rows: vocab, columns: h)
+        layers = try (0..<config.numHiddenLayers).map { n in
+            let prefix = "model.layers.\(n)."
+            func linear(_ name: String, _ rows: Int, _ columns: Int) throws -> Linear {
+                Linear(weight: try weights.matrix(prefix + name + ".weight", rows: rows, columns: columns),
+                       lora: try lora?.factors(layer: n, projection: name, rows: rows, columns: columns))
+            }
+            return Layer(
+                inputLayerNorm: try weights.floats(prefix + "input_layernorm.weight", shape: [h]),
+                qProj: try linear("self_attn.q_proj", h, h), kProj: try linear("self_attn.k_proj", h, h),
+                vProj: try linear("self_attn.v_proj", h, h), oProj: try linear("self_attn.o_proj", h, h),
+                postAttentionLayerNorm: try weights.floats(prefix + "post_attention_layernorm.weight", shape: [h]),
+                gateProj: try linear("mlp.gate_proj", inter, h), upProj: try linear("mlp.up_proj", inter, h),
+                downProj: try linear("mlp.down_proj", h, inter))
+        }
+        norm = try weights.floats("model.norm.weight", shape: [h])
+        lmHead = try weights.matrix("lm_head.weight", rows: vocab, columns: h)
+    }
+}
+
+/// The LoRA factors of a PandaGPT delta converted with `--recipe pandagpt-delta`: A and B per adapted projection,
+/// scaled by lora_alpha / lora_r from its metadata.
+struct LoRAFactors {
+    let adapter: ModelWeights
+    let rank: Int
+    let scale: Float
+
+    init(adapter: ModelWeights, decoder: LlamaConfig) throws {
+        struct DeltaConfig: Decodable {
+            var hiddenSize: Int, loraR: Int, loraAlpha: Double
+            enum CodingKeys: String, CodingKey { case hiddenSize = "hidden_size", loraR = "lora_r", loraAlpha = "lora_alpha" }
+        }
+        let config = try adapter.config(DeltaConfig.self, family: "pandagpt-delta")
+        guard config.hiddenSize == decoder.hiddenSize else {
+            throw ModelError.badConfig(path: adapter.path, reason: "adapter is for hidden_size \(config.hiddenSize), the decoder has \(decoder.hiddenSize)")
+        }
+        guard config.loraR > 0 else { throw ModelError.badConfig(path: adapter.path, reason: "lora_r must be positive") }
+        self.adapter = adapter
+        rank = config.loraR
+        scale = Float(config.loraAlpha / Double(config.loraR))
+    }
+
+    func factors(layer: Int, projection: String, rows: Int, columns: Int) throws -> Linear.LoRA? {
+        let prefix = "model.layers.\(layer).\(projection)."
+        guard adapter.contains(prefix + "lora_A.weight") else { return nil }
+        return Linear.LoRA(
+            a: try adapter.floats(prefix + "lora_A.weight", shape: [rank, columns]),
+            b: try adapter.floats(prefix + "lora_B.weight", shape: [rows, rank]),
+            rank: rank, scale: scale)
+    }
+}
+
+/// A decoding session over a `Llama`: the KV cache and every scratch buffer, allocated once, so that evaluating
+/// a token allocates nothing. Positions run from 0; `length` of them are filled.
+public final class LlamaContext: @unchecked Sendable {
+    // @unchecked: a context is used by one thread at a time.
+    public let model: Llama
+    /// The most positions this context can hold.
+    public let capacity: Int
+    /// Positions filled so far (the next input goes to position `length`).
+    public private(set) var length = 0
+    /// Rows evaluated per pass when a prompt is longer (prompt tokens go through matrix-matrix products).
+    public let batchLimit: Int
+    let pool: ThreadPool
+
+    private let keys, values: UnsafeMutablePointer<Float>  // [layers][capacity][hidden]
+    private let cosines, sines: UnsafeMutablePointer<Float>  // [capacity][headDim / 2]
+    private let x, normed, q, k, v, attention, projected: UnsafeMutablePointer<Float>  // [batch][hidden]
+    private let gate, up: UnsafeMutablePointer<Float>  // [batch][intermediate]
+    private let scores: UnsafeMutablePointer<Float>  // [capacity]
+    private let loraScratch: UnsafeMutablePointer<Float>  // [batch][rank]
+    private let tile: UnsafeMutablePointer<Float>  // widened weight rows for matrix-matrix products
+    private let tileFloats: Int
+    private let activations: QuantizedActivations  // hidden-wide input to q8_0/q4_0 products
+    private let wideActivations: QuantizedActivations  // intermediate-wide input
+    public let logits: UnsafeMutableBufferPointer<Float>  // [vocab], the last evaluated position's
+
+    public init(model: Llama, capacity: Int? = nil, batchLimit: Int = 64, threads: Int = ThreadPool.coreCount) {
+        let config = model.config
+        let (h, inter, layers) = (config.hiddenSize, config.intermediateSize, config.numHiddenLayers)
+        self.model = model
+        self.capacity = max(1, capacity ?? config.maxPositionEmbeddings)
+        self.batchLimit = max(1, batchLimit)
+        pool = ThreadPool(threads: threads)
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            pointer.initialize(repeating: 0, count: max(count, 1))
+            return pointer
+        }
+        keys = buffer(layers * self.capacity * h)
+        values = buffer(layers * self.capacity * h)
+        let half = config.headDim / 2
+        cosines = buffer(self.capacity * half)
+        sines = buffer(self.capacity * half)
+        for i in 0..<half {
+            // As transformers: inv_freq = 1 / theta^(2i / head_dim) and angles position · inv_freq, in f32.
+            let inverseFrequency = 1 / pow(Float(config.ropeTheta), Float(2 * i) / Float(config.headDim))
+            for position in 0..<self.capacity {
+                let angle = Float(position) * inverseFrequency
+                cosines[position * half + i] = cos(angle)
+                sines[position * half + i] = sin(angle)
+            }
+        }
+        let batch = self.batchLimit
+        (x, normed, q, k, v, attention, projected) = (buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h))
+        (gate, up) = (buffer(batch * inter), buffer(batch * inter))
+        scores = buffer(self.capacity)
+        let rank = model.layers.first?.qProj.lora?.rank ?? 0
+        loraScratch = buffer(batch * max(rank, 1))
+        tileFloats = max(4 << 20 / 4, max(h, inter))  // 4 MiB of widened rows, at least one row
+        tile = buffer(tileFloats)
+        activations = QuantizedActivations(count: (h + 31) / 32 * 32)
+        wideActivations = QuantizedActivations(count: (inter + 31) / 32 * 32)
+        logits = UnsafeMutableBufferPointer(start: buffer(config.vocabSize), count: config.vocabSize)
+    }
+
+    deinit {
+        for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, tile, logits.baseAddress!] {
+            pointer.deallocate()
+        }
+    }
+
+    /// Forgets every position (the weights and buffers stay).
+    public func reset() { length = 0 }
+
+    /// Appends the inputs at the next positions and returns the logits of the last one (also in `logits`).
+    /// With `allLogits`, returns the logits of every appended position, row after row.
+    @discardableResult
+    public func evaluate(_ inputs: [DecoderInput], allLogits: Bool = false) throws -> [Float] {
+        let config = model.config
+        var rows: [Row] = []
+        for input in inputs {
+            switch input {
+            case .tokens(let ids):
+                for id in ids {
+                    guard id >= 0 && id < config.vocabSize else { throw ModelError.badInput(reason: "token id \(id) is outside the vocabulary (0..<\(config.vocabSize))") }
+                    rows.append(.token(id))
+                }
+            case .embedding(let vector):
+                guard vector.count == config.hiddenSize else {
+                    throw ModelError.badInput(reason: "an embedding input has \(vector.count) values; the decoder's hidden size is \(config.hiddenSize)")
+                }
+                rows.append(.embedding(vector))
+            }
+        }
+        guard !rows.isEmpty else { throw ModelError.badInput(reason: "nothing to evaluate: the input is empty") }
+        guard length + rows.count <= capacity else {
+            throw ModelError.badInput(reason: "\(length) + \(rows.count) positions exceed the context's capacity of \(capacity)")
+        }
+        var all: [Float] = []
+        if allLogits { all.reserveCapacity(rows.count * config.vocabSize) }
+        var start = 0
+        while start < rows.count {
+            let count = min(batchLimit, rows.count - start)
+            for (offset, row) in rows[start..<(start + count)].enumerated() {
+                let destination = x + offset * config.hiddenSize
+                switch row {
+                case .token(let id): model.embedTokens.row(id, into: destination)
+                case .embedding(let vector): vector.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: vector.count) }
+                }
+            }
+            forward(count, wantAllLogits: allLogits) { logitsRow in all.append(contentsOf: logitsRow) }
+            start += count
+        }
+        return allLogits ? all : Array(logits)
+    }
+
+    /// Appends one token and returns the logits of its position, without allocating.
+    public func next(_ token: Int) throws -> UnsafeMutableBufferPointer<Float> {
+        guard token >= 0 && token < model.config.vocabSize else { throw ModelError.badInput(reason: "token id \(token) is outside the vocabulary") }
+        guard length < capacity else { throw ModelError.badInput(reason: "the context is full (\(capacity) positions)") }
+        model.embedTokens.row(token, into: x)
+        forward(1, wantAllLogits: false) { _ in }
+        return logits
+    }
+
+    private enum Row { case token(Int), embedding([Float]) }
+
+    /// Runs `count` rows of `x` (positions length..<length+count) through the decoder.
+    private func forward(_ count: Int, wantAllLogits: Bool, emit: (UnsafeBufferPointer<Float>) -> Void) {
+        let config = model.config
+        let (h, inter, heads, headDim) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads, config.headDim)
+        let eps = Float(config.rmsNormEps)
+        let first = length
+        for (n, layer) in model.layers.enumerated() {
+            rmsNorm(x, weight: layer.inputLayerNorm, rows: count, width: h, eps: eps, into: normed)
+            linear(layer.qProj, normed, rows: count, into: q, quantized: activations)
+            linear(layer.kProj, normed, rows: count, into: k, quantized: activations)
+            linear(layer.vProj, normed, rows: count, into: v, quantized: activations)
+            let layerKeys = keys + n * capacity * h, layerValues = values + n * capacity * h
+            for row in 0..<count {
+                rotate(q + row * h, position: first + row, heads: heads, headDim: headDim)
+                rotate(k + row * h, position: first + row, heads: heads, headDim: headDim)
+                (layerKeys + (first + row) * h).update(from: k + row * h, count: h)
+                (layerValues + (first + row) * h).update(from: v + row * h, count: h)
+            }
+            attend(rows: count, first: first, keys: layerKeys, values: layerValues)
+            linear(layer.oProj, attention, rows: count, into: projected, quantized: activations)
+            for i in 0..<(count * h) { x[i] += projected[i] }
+
+            rmsNorm(x, weight: layer.postAttentionLayerNorm, rows: count, width: h, eps: eps, into: normed)
+            linear(layer.gateProj, normed, rows: count, into: gate, quantized: activations)
+            linear(layer.upProj, normed, rows: count, into: up, quantized: activations)
+            for i in 0..<(count * inter) {
+                let g = gate[i]
+                gate[i] = g / (1 + exp(-g)) * up[i]  // SiLU(gate) · up
+            }
+            linear(layer.downProj, gate, rows: count, into: projected, quantized: wideActivations)
+            for i in 0..<(count * h) { x[i] += projected[i] }
+        }
+        length += count
+        let outputRows = wantAllLogits ? 0..<count : (count - 1)..<count
+        for row in outputRows {
+            rmsNorm(x + row * h, weight: model.norm, rows: 1, width: h, eps: eps, into: normed)
+            linear(Linear(weight: model.lmHead), normed, rows: 1, into: logits.baseAddress!, quantized: activations)
+            emit(UnsafeBufferPointer(logits))
+        }
+    }
+
+    /// x · rsqrt(mean(x²) + eps) · weight, per row, in f32 as LlamaRMSNorm.
+    private func rmsNorm(_ input: UnsafeMutablePointer<Float>, weight: [Float], rows: Int, width: Int, eps: Float, into output: UnsafeMutablePointer<Float>) {
+        weight.withUnsafeBufferPointer { w in
+            for row in 0..<rows {
+                let source = input + row * width, destination = output + row * width
+                var sum: Float = 0
+                for i in 0..<width { sum += source[i] * source[i] }
+                let scale = 1 / (sum / Float(width) + eps).squareRoot()
+                for i in 0..<width { destination[i] = w[i] * (source[i] * scale) }
+            }
+        }
+    }
+
+    /// Rotary embedding in transformers' `rotate_half` layout: each head's first half pairs with its second half.
+    private func rotate(_ vector: UnsafeMutablePointer<Float>, position: Int, heads: Int, headDim: Int) {
+        let half = headDim / 2
+        let cosine = cosines + position * half, sine = sines + position * half
+        for head in 0..<heads {
+            let base = vector + head * headDim
+            for i in 0..<half {
+                let (a, b) = (base[i], base[i + half])
+                base[i] = a * cosine[i] - b * sine[i]
+                base[i + half] = b * cosine[i] + a * sine[i]
+            }
+        }
+    }
+
+    /// Causal attention of `rows` new positions over the cache, into `attention` ([rows][hidden]).
+    private func attend(rows: Int, first: Int, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
+        let config = model.config
+        let (h, headDim) = (config.hiddenSize, config.headDim)
+        let scale = 1 / Float(headDim).squareRoot()
+        for row in 0..<rows {
+            let positions = first + row + 1
+            for head in 0..<config.numAttentionHeads {
+                let query = q + row * h + head * headDim
+                var largest = -Float.infinity
+                for position in 0..<positions {
+                    let key = keys + position * h + head * headDim
+                    var dot: Float = 0
+                    for i in 0..<headDim { dot += query[i] * key[i] }
+                    scores[position] = dot * scale
+                    largest = max(largest, scores[position])
+                }
+                var total: Float = 0
+                for position in 0..<positions {
+                    scores[position] = exp(scores[position] - largest)
+                    total += scores[position]
+                }
+                let output = attention + row * h + head * headDim
+                output.update(repeating: 0, count: headDim)
+                for position in 0..<positions {
+                    let weight = scores[position] / total
+                    let value = values + position * h + head * headDim
+                    for i in 0..<headDim { output[i] += weight * value[i] }
+                }
+            }
+        }
+    }
+
+    /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). One row goes through the matrix-vector kernels
+    /// (with q8_0 activations for block-quantized weights, as llama.cpp does); several rows through OpenBLAS,
+    /// widening non-f32 weights a tile of rows at a time.
+    private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
+        let weight = layer.weight
+        let (out, inWidth) = (weight.rows, weight.columns)
+        if rows == 1 {
+            if weight.takesQuantizedInput {
+                quantized.quantize(input)
+                weight.multiply(quantized.blocks, into: output, pool: pool)
+            } else {
+                weight.multiply(input, into: output, pool: pool)
+            }
+        } else if weight.dtype == .f32 {
+            BLAS.sgemm(m: rows, n: out, k: inWidth, a: input, b: weight.bytes.baseAddress!.assumingMemoryBound(to: Float.self), transposeB: true, c: output)
+        } else {
+            let tileRows = max(1, tileFloats / inWidth)
+            var start = 0
+            while start < out {
+                let count = min(tileRows, out - start)
+                weight.rowsAsFloats(start..<(start + count), into: tile, pool: pool)
+                BLAS.sgemm(m: rows, n: count, k: inWidth, a: input, b: tile, transposeB: true, c: output + start, ldc: out)
+                start += count
+            }
+        }
+        if let lora = layer.lora {
+            // scratch[rows × r] = input · Aᵀ; output += scale · scratch · Bᵀ
+            BLAS.sgemm(m: rows, n: lora.rank, k: inWidth, a: input, b: lora.a, transposeB: true, c: loraScratch)
+            BLAS.sgemm(m: rows, n: out, k: lora.rank, alpha: lora.scale, a: loraScratch, b: lora.b, transposeB: true, beta: 1, c: output)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import PandaModels
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue a text prompt with a LLaMA/Vicuna decoder, streaming tokens as they come.",
+        discussion: """
+            The prompt is tokenized with the tokenizer embedded in the model file, preceded by BOS. Decoding is \
+            greedy unless --temperature is above 0; sampling applies, in Hugging Face's order, the repetition \
+            penalty, temperature, top-k and top-p, and is reproducible with --seed. Speed is printed to stderr.
+
+            Examples:
+              panda-run generate --model Weights/vicuna-7b-q4_0.panda "The capital of France is"
+              panda-run generate --model vicuna.panda --adapter pandagpt-delta.panda --max-tokens 64 --stop "###" "### Human: Hi!\\n### Assistant:"
+            """)
+
+    @Option(help: "Decoder .panda file (panda-convert --recipe llama).")
+    var model: String
+
+    @Option(help: "PandaGPT delta .panda file whose LoRA factors are applied at run time (panda-convert --recipe pandagpt-delta).")
+    var adapter: String?
+
+    @Argument(help: "The prompt.")
+    var prompt: String
+
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
+    var maxTokens = 128
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-k"), help: "Keep only the k most likely tokens (0: off).")
+    var topK = 0
+
+    @Option(name: .customLong("top-p"), help: "Keep the most likely tokens up to this probability mass (1: off).")
+    var topP: Float = 1
+
+    @Option(name: .customLong("repetition-penalty"), help: "Divide the logits of tokens already seen by this (1: off).")
+    var repetitionPenalty: Float = 1
+
+    @Option(help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("stop"), help: "Stop when the text contains this (repeatable).")
+    var stops: [String] = []
+
+    @Option(help: "Threads for the matrix kernels (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 or more") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty must be positive") }
+    }
+
+    func run() throws {
+        let loadStart = Date()
+        let llama = try Llama(path: model, adapterPath: adapter)
+        let tokenizer = try SentencePieceTokenizer(weights: llama.weights)
+        let promptIDs = tokenizer.encode(prompt, addBOS: true)
+        let capacity = min(llama.config.maxPositionEmbeddings, promptIDs.count + maxTokens)
+        let context = LlamaContext(model: llama, capacity: capacity, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let options = GenerationOptions(
+            maxNewTokens: maxTokens,
+            sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, repetitionPenalty: repetitionPenalty, seed: seed),
+            stopStrings: stops)
+        let generation = try Generator(context: context, tokenizer: tokenizer).generate([.tokens(promptIDs)], options: options) { text in
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        print("")
+        let reason = switch generation.stopReason {
+        case .endOfSequence: "end of sequence"
+        case .stopString(let stop): "stop string \(stop.debugDescription)"
+        case .maxTokens: "--max-tokens reached"
+        case .contextFull: "context full"
+        }
+        FileHandle.standardError.write(Data(String(
+            format: "\n[load %.2f s · prompt %d tokens, %.1f tok/s · generated %d tokens, %.2f tok/s · stopped: %@]\n",
+            loadSeconds, generation.promptPositions, generation.promptPositionsPerSecond, generation.tokens.count,
+            generation.tokensPerSecond, reason).utf8))
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct PandaRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "panda-run",
+        abstract: "Run PandaGPT-style models: try the decoder from the terminal, tokenize text.",
+        discussion: """
+            Models are .panda files made by panda-convert. Examples:
+              panda-run generate --model Weights/vicuna-7b-q4_0.panda "The capital of France is"
+              panda-run generate --model Weights/vicuna-7b.panda --adapter Weights/pandagpt-7b-delta.panda --temperature 0.7 "Tell me a story."
+              panda-run tokenize --model Weights/vicuna-7b.panda "Hello world"
+            """,
+        subcommands: [Generate.self, Tokenize.self])
+}
