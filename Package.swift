@@ -61,7 +61,7 @@ let package = Package(
             dependencies: ["PandaModels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
-            dependencies: ["PandaFormat", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PandaFormat", "PandaModels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests.
         .target(name: "PandaTestSupport", dependencies: ["PandaFormat"], path: "Tests/PandaTestSupport"),

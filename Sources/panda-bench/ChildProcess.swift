@@ -12,7 +12,8 @@ enum ChildProcess {
         var peakResidentBytes: Int
     }
 
-    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Measurement {
+    /// `quietly` sends the program's output to /dev/null.
+    static func run(_ arguments: [String], environment extra: [String: String] = [:], quietly: Bool = false) throws -> Measurement {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extra) { _, new in new }
         let argv = arguments.map { strdup($0) } + [nil]
@@ -20,7 +21,14 @@ enum ChildProcess {
         defer { (argv + envp).forEach { free($0) } }
         let start = Date()
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, arguments[0], nil, nil, argv, envp)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if quietly {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
         guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
         var status: Int32 = 0
         var usage = rusage()
