@@ -64,10 +64,11 @@ let package = Package(
             dependencies: ["PandaFormat", "PandaModels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests.
-        .target(name: "PandaTestSupport", dependencies: ["PandaFormat"], path: "Tests/PandaTestSupport"),
+        .target(name: "PandaTestSupport", dependencies: ["PandaFormat", "PandaConvert", "PandaRecipes"], path: "Tests/PandaTestSupport"),
         .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels", "PandaFormat"]),
         .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport"]),
+        .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "PandaTestSupport", "panda-convert"]),
     ],
     swiftLanguageModes: [.v6]

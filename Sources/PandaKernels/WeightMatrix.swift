@@ -80,3 +80,44 @@ public enum KernelPath {
     public static var usesAVX2: Bool { panda_kernels_use_avx2() != 0 }
     public static func allowAVX2(_ allowed: Bool) { panda_kernels_allow_avx2(allowed ? 1 : 0) }
 }
+
+/// Scratch memory for matrix-matrix products with non-f32 weights, which are widened a tile of rows at a time.
+public final class MatrixWorkspace: @unchecked Sendable {
+    // @unchecked: used by one thread at a time.
+    public let tileFloats: Int
+    let tile: UnsafeMutablePointer<Float>
+
+    /// `tileFloats` of 1 Mi floats (4 MiB) keeps a widened tile in the L2/L3 caches while OpenBLAS reuses it.
+    public init(tileFloats: Int = 1 << 20) {
+        self.tileFloats = tileFloats
+        tile = .allocate(capacity: tileFloats)
+    }
+
+    deinit { tile.deallocate() }
+}
+
+extension WeightMatrix {
+    /// output[count × rows] = input[count × columns] · Wᵀ (+ beta · output), through OpenBLAS: f32 weights in
+    /// place, other dtypes widened to f32 a tile of rows at a time. `outputStride` is the distance between
+    /// output rows (default `rows`).
+    public func multiply(
+        count: Int, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, outputStride: Int? = nil,
+        beta: Float = 0, pool: ThreadPool, workspace: MatrixWorkspace
+    ) {
+        let stride = outputStride ?? rows
+        if dtype == .f32 {
+            BLAS.sgemm(m: count, n: rows, k: columns, a: input, b: bytes.baseAddress!.assumingMemoryBound(to: Float.self),
+                       transposeB: true, beta: beta, c: output, ldc: stride)
+            return
+        }
+        let tileRows = max(1, min(rows, workspace.tileFloats / columns))
+        precondition(tileRows * columns <= workspace.tileFloats, "a workspace tile must hold at least one row of \(columns) floats")
+        var start = 0
+        while start < rows {
+            let tileCount = min(tileRows, rows - start)
+            rowsAsFloats(start..<(start + tileCount), into: workspace.tile, pool: pool)
+            BLAS.sgemm(m: count, n: tileCount, k: columns, a: input, b: workspace.tile, transposeB: true, beta: beta, c: output + start, ldc: stride)
+            start += tileCount
+        }
+    }
+}

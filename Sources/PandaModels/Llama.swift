@@ -154,8 +154,7 @@ public final class LlamaContext: @unchecked Sendable {
     private let gate, up: UnsafeMutablePointer<Float>  // [batch][intermediate]
     private let scores: UnsafeMutablePointer<Float>  // [capacity]
     private let loraScratch: UnsafeMutablePointer<Float>  // [batch][rank]
-    private let tile: UnsafeMutablePointer<Float>  // widened weight rows for matrix-matrix products
-    private let tileFloats: Int
+    private let workspace: MatrixWorkspace  // widened weight rows for matrix-matrix products
     private let activations: QuantizedActivations  // hidden-wide input to q8_0/q4_0 products
     private let wideActivations: QuantizedActivations  // intermediate-wide input
     public let logits: UnsafeMutableBufferPointer<Float>  // [vocab], the last evaluated position's
@@ -192,15 +191,14 @@ public final class LlamaContext: @unchecked Sendable {
         scores = buffer(self.capacity)
         let rank = model.layers.first?.qProj.lora?.rank ?? 0
         loraScratch = buffer(batch * max(rank, 1))
-        tileFloats = max(4 << 20 / 4, max(h, inter))  // 4 MiB of widened rows, at least one row
-        tile = buffer(tileFloats)
+        workspace = MatrixWorkspace(tileFloats: max(1 << 20, max(h, inter)))
         activations = QuantizedActivations(count: (h + 31) / 32 * 32)
         wideActivations = QuantizedActivations(count: (inter + 31) / 32 * 32)
         logits = UnsafeMutableBufferPointer(start: buffer(config.vocabSize), count: config.vocabSize)
     }
 
     deinit {
-        for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, tile, logits.baseAddress!] {
+        for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, logits.baseAddress!] {
             pointer.deallocate()
         }
     }
@@ -363,8 +361,7 @@ public final class LlamaContext: @unchecked Sendable {
     }
 
     /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). One row goes through the matrix-vector kernels
-    /// (with q8_0 activations for block-quantized weights, as llama.cpp does); several rows through OpenBLAS,
-    /// widening non-f32 weights a tile of rows at a time.
+    /// (with q8_0 activations for block-quantized weights, as llama.cpp does); several rows through OpenBLAS.
     private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
         let weight = layer.weight
         let (out, inWidth) = (weight.rows, weight.columns)
@@ -375,17 +372,8 @@ public final class LlamaContext: @unchecked Sendable {
             } else {
                 weight.multiply(input, into: output, pool: pool)
             }
-        } else if weight.dtype == .f32 {
-            BLAS.sgemm(m: rows, n: out, k: inWidth, a: input, b: weight.bytes.baseAddress!.assumingMemoryBound(to: Float.self), transposeB: true, c: output)
         } else {
-            let tileRows = max(1, tileFloats / inWidth)
-            var start = 0
-            while start < out {
-                let count = min(tileRows, out - start)
-                weight.rowsAsFloats(start..<(start + count), into: tile, pool: pool)
-                BLAS.sgemm(m: rows, n: count, k: inWidth, a: input, b: tile, transposeB: true, c: output + start, ldc: out)
-                start += count
-            }
+            weight.multiply(count: rows, input, into: output, pool: pool, workspace: workspace)
         }
         if let lora = layer.lora {
             // scratch[rows × r] = input · Aᵀ; output += scale · scratch · Bᵀ

@@ -68,9 +68,10 @@ public final class ModelWeights: @unchecked Sendable {
         return (info, UnsafeRawBufferPointer(rebasing: buffer[0..<info.byteCount]))
     }
 
-    /// A [rows × columns] weight for the matrix kernels.
-    public func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
-        let (info, bytes) = try bytes(name, shape: [rows, columns])
+    /// A [rows × columns] weight for the matrix kernels; `shape` is its stored shape when that has more axes
+    /// (a convolution kernel [out, in, kh, kw] is a matrix of out rows).
+    public func matrix(_ name: String, rows: Int, columns: Int, shape: [Int]? = nil) throws -> WeightMatrix {
+        let (info, bytes) = try bytes(name, shape: shape ?? [rows, columns])
         guard [.f32, .f16, .bf16, .q8_0, .q4_0].contains(info.dtype), !info.dtype.isQuantized || columns % 32 == 0 else {
             throw ModelError.badTensor(path: path, tensor: name, reason: "is \(info.dtype) with \(columns) columns, which the kernels cannot multiply")
         }

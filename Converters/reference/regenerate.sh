@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerates every committed test fixture from fixed seeds and checks the result against
+# Tests/Fixtures/MANIFEST.sha256.
+#   Converters/reference/regenerate.sh           regenerate, then rewrite the manifest
+#   Converters/reference/regenerate.sh --check   regenerate into a scratch folder; exit 1 if any byte differs
+# The Python environment lives outside the repository, in $PANDA_REFENV (default ~/.cache/panda/refenv), and is
+# created on first use; llama.cpp's LLaMA vocabulary comes from the llama-cpp-python sdist, cached in $PANDA_CACHE.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache="${PANDA_CACHE:-$HOME/.cache/panda}"
+venv="${PANDA_REFENV:-$cache/refenv}"
+llama_cpp_python=0.3.36
+mkdir -p "$cache"
+
+if ! "$venv/bin/python" -c "import torch, imagebind" 2>/dev/null; then
+    echo "Creating the reference environment in $venv …"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet -r "$here/requirements.txt"
+    "$venv/bin/pip" install --quiet --no-deps imagebind-unofficial==0.1.1
+fi
+
+vocab="$cache/llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
+if [ ! -f "$vocab" ]; then
+    echo "Fetching the llama-cpp-python $llama_cpp_python sdist for LLaMA's vocabulary …"
+    "$venv/bin/pip" download --quiet --no-deps --no-binary :all: --no-build-isolation "llama-cpp-python==$llama_cpp_python" -d "$cache" ||
+        true  # pip may fail preparing metadata after the download; the archive is what matters
+    tar -xzf "$cache/llama_cpp_python-$llama_cpp_python.tar.gz" -C "$cache" \
+        "llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
+fi
+
+fixtures="$repo/Tests/Fixtures"
+target="$fixtures"
+if [ "${1:-}" = "--check" ]; then
+    target="$(mktemp -d)"
+    trap 'rm -rf "$target"' EXIT
+fi
+cd "$here"
+"$venv/bin/python" make_media.py "$target/media"
+"$venv/bin/python" make_checkpoint_cases.py "$target/checkpoints"
+rm -rf "$target/reference"
+"$venv/bin/python" generate.py "$target/reference" "$vocab" "$target/media" 2> >(grep -v -i warn >&2)
+
+manifest() { (cd "$1" && find media checkpoints reference -type f | LC_ALL=C sort | xargs sha256sum); }
+if [ "${1:-}" = "--check" ]; then
+    if diff <(manifest "$target") "$fixtures/MANIFEST.sha256"; then
+        echo "All fixtures regenerated bit-identically."
+    else
+        echo "Fixtures differ from Tests/Fixtures/MANIFEST.sha256 (lines above)." >&2
+        exit 1
+    fi
+else
+    manifest "$fixtures" > "$fixtures/MANIFEST.sha256"
+    echo "Fixtures written; $(wc -l < "$fixtures/MANIFEST.sha256") files in Tests/Fixtures/MANIFEST.sha256."
+fi

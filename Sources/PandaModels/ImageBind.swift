@@ -1,0 +1,513 @@
+import Foundation
+import PandaFormat
+import PandaKernels
+
+/// ImageBind (facebookresearch/ImageBind, imagebind_model.py): six modality encoders into one 1024-d space.
+/// Each is preprocessor → trunk (a stack of one shared pre-norm transformer block) → head → postprocessor,
+/// named after the modules of `ImageBindModel` whose checkpoint keys they read.
+
+/// `ImageBindModel.__init__`'s arguments, as the converter records them.
+public struct ImageBindConfig: Codable, Sendable, Equatable {
+    public var outEmbedDim: Int
+    public var videoFrames: Int
+    public var visionEmbedDim: Int, visionNumBlocks: Int, visionNumHeads: Int
+    public var textEmbedDim: Int, textNumBlocks: Int, textNumHeads: Int
+    public var audioEmbedDim: Int, audioNumBlocks: Int, audioNumHeads: Int
+    public var depthEmbedDim: Int, depthNumBlocks: Int, depthNumHeads: Int
+    public var thermalEmbedDim: Int, thermalNumBlocks: Int, thermalNumHeads: Int
+    public var imuEmbedDim: Int, imuNumBlocks: Int, imuNumHeads: Int
+
+    enum CodingKeys: String, CodingKey {
+        case outEmbedDim = "out_embed_dim", videoFrames = "video_frames"
+        case visionEmbedDim = "vision_embed_dim", visionNumBlocks = "vision_num_blocks", visionNumHeads = "vision_num_heads"
+        case textEmbedDim = "text_embed_dim", textNumBlocks = "text_num_blocks", textNumHeads = "text_num_heads"
+        case audioEmbedDim = "audio_embed_dim", audioNumBlocks = "audio_num_blocks", audioNumHeads = "audio_num_heads"
+        case depthEmbedDim = "depth_embed_dim", depthNumBlocks = "depth_num_blocks", depthNumHeads = "depth_num_heads"
+        case thermalEmbedDim = "thermal_embed_dim", thermalNumBlocks = "thermal_num_blocks", thermalNumHeads = "thermal_num_heads"
+        case imuEmbedDim = "imu_embed_dim", imuNumBlocks = "imu_num_blocks", imuNumHeads = "imu_num_heads"
+    }
+
+    func shape(of modality: Modality) -> (width: Int, blocks: Int, heads: Int) {
+        switch modality {
+        case .vision: (visionEmbedDim, visionNumBlocks, visionNumHeads)
+        case .text: (textEmbedDim, textNumBlocks, textNumHeads)
+        case .audio: (audioEmbedDim, audioNumBlocks, audioNumHeads)
+        case .depth: (depthEmbedDim, depthNumBlocks, depthNumHeads)
+        case .thermal: (thermalEmbedDim, thermalNumBlocks, thermalNumHeads)
+        case .imu: (imuEmbedDim, imuNumBlocks, imuNumHeads)
+        }
+    }
+}
+
+public enum Modality: String, CaseIterable, Codable, Sendable {
+    case vision, text, audio, depth, thermal, imu
+}
+
+/// A dense float tensor in row-major order.
+public struct FloatTensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [Float]
+
+    public init(shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// The preprocessed input of one modality for a batch of B items; see each case for the shape ImageBind takes.
+public enum ModalityInput: Sendable {
+    /// [B, 3, 224, 224] images, or [B, 3, T, 224, 224] frames, or [B, S, 3, T, 224, 224] clips (averaged).
+    case vision(FloatTensor)
+    /// [B, 77] CLIP token ids.
+    case text([[Int]])
+    /// [B, 1, 128, 204] or [B, S, 1, 128, 204] log-mel clips (averaged).
+    case audio(FloatTensor)
+    /// [B, 1, 224, 224].
+    case depth(FloatTensor)
+    /// [B, 1, 224, 224].
+    case thermal(FloatTensor)
+    /// [B, 6, 2000].
+    case imu(FloatTensor)
+
+    public var modality: Modality {
+        switch self {
+        case .vision: .vision
+        case .text: .text
+        case .audio: .audio
+        case .depth: .depth
+        case .thermal: .thermal
+        case .imu: .imu
+        }
+    }
+}
+
+public final class ImageBind: @unchecked Sendable {
+    // @unchecked: immutable after init; evaluation state lives in local buffers of each call.
+    public let config: ImageBindConfig
+    public let weights: ModelWeights
+    let encoders: [Modality: ModalityEncoder]
+    let pool: ThreadPool
+
+    public convenience init(path: String, threads: Int = ThreadPool.coreCount) throws {
+        try self.init(weights: ModelWeights(path: path), threads: threads)
+    }
+
+    public init(weights: ModelWeights, threads: Int = ThreadPool.coreCount) throws {
+        config = try weights.config(ImageBindConfig.self, family: "imagebind")
+        self.weights = weights
+        pool = ThreadPool(threads: threads)
+        var encoders: [Modality: ModalityEncoder] = [:]
+        for modality in Modality.allCases {
+            encoders[modality] = try ModalityEncoder(modality, config: config, weights: weights)
+        }
+        self.encoders = encoders
+    }
+
+    /// Embeddings of a batch, [B][out_embed_dim], as `ImageBindModel.forward` returns them (postprocessed; inputs
+    /// with a clip axis averaged over their clips).
+    public func embed(_ input: ModalityInput) throws -> [[Float]] {
+        let encoder = encoders[input.modality]!
+        switch input {
+        case .text(let ids):
+            for (index, row) in ids.enumerated() where row.count != 77 || row.contains(where: { $0 < 0 || $0 >= 49408 }) {
+                throw ModelError.badInput(reason: "text item \(index): expected 77 CLIP token ids in 0..<49408")
+            }
+            return try encoder.encode(.ids(ids), pool: pool)
+        case .vision(let tensor):
+            let (clips, frames) = try Self.clipLayout(tensor, itemRank: [4, 5], name: "vision", itemShape: "[3, 224, 224] or [3, T, 224, 224]")
+            return try average(encoder.encode(.tensor(frames), pool: pool), clips: clips)
+        case .audio(let tensor):
+            let (clips, items) = try Self.clipLayout(tensor, itemRank: [4], name: "audio", itemShape: "[1, 128, 204]")
+            return try average(encoder.encode(.tensor(items), pool: pool), clips: clips)
+        case .depth(let tensor), .thermal(let tensor), .imu(let tensor):
+            return try encoder.encode(.tensor(tensor), pool: pool)
+        }
+    }
+
+    /// Splits a leading clip axis off: [B, S, item…] → (S, [B·S, item…]); [B, item…] → (1, unchanged).
+    private static func clipLayout(_ tensor: FloatTensor, itemRank: [Int], name: String, itemShape: String) throws -> (Int, FloatTensor) {
+        if itemRank.contains(tensor.shape.count) { return (1, tensor) }
+        guard itemRank.contains(tensor.shape.count - 1) else {
+            throw ModelError.badInput(reason: "\(name) input has shape \(tensor.shape); expected [B, \(itemShape)] or [B, clips, …]")
+        }
+        let shape = [tensor.shape[0] * tensor.shape[1]] + tensor.shape.dropFirst(2)
+        return (tensor.shape[1], FloatTensor(shape: shape, values: tensor.values))
+    }
+
+    private func average(_ embeddings: [[Float]], clips: Int) -> [[Float]] {
+        guard clips > 1 else { return embeddings }
+        return stride(from: 0, to: embeddings.count, by: clips).map { start in
+            var sum = [Float](repeating: 0, count: embeddings[start].count)
+            for clip in 0..<clips { for i in sum.indices { sum[i] += embeddings[start + clip][i] } }
+            return sum.map { $0 / Float(clips) }
+        }
+    }
+}
+
+/// One modality's preprocessor, trunk, head and postprocessor.
+struct ModalityEncoder {
+    enum Input { case tensor(FloatTensor), ids([[Int]]) }
+
+    enum Stem {
+        /// Conv3d/Conv2d without bias whose stride equals its kernel (vision, depth, thermal) or not (audio):
+        /// a matrix product over extracted patches. `norm` is the stem's LayerNorm (eps 1e-5), if any.
+        case convolution(weight: WeightMatrix, channels: Int, frames: Int, kernel: Int, stride: Int, height: Int, width: Int, norm: LayerNorm?)
+        /// IMU: unfold 2000 samples into 250 windows of 8, six channels each, then Linear(48 → D) and LayerNorm.
+        case imu(weight: WeightMatrix, norm: LayerNorm)
+        /// Text: token embedding; no class token.
+        case text(tokenEmbedding: WeightMatrix)
+    }
+
+    let modality: Modality
+    let width: Int
+    let stem: Stem
+    let classToken: [Float]?  // modality_preprocessors.<m>.cls_token
+    let positions: [Float]  // pos_embed [tokens × width]
+    let tokens: Int
+    let preTransformerNorm: LayerNorm?  // modality_trunks.vision.pre_transformer_layer.0
+    let blocks: [TransformerBlock]  // modality_trunks.<m>.blocks.N
+    let headNorm: LayerNorm  // modality_heads.<m>.0, or modality_heads.text.proj.0
+    let headProjection: WeightMatrix  // modality_heads.<m>.2 (imu: .3; text: proj.1)
+    let logitScale: Float?  // exp(modality_postprocessors.<m>.1.log_logit_scale), clipped at 100
+
+    init(_ modality: Modality, config: ImageBindConfig, weights: ModelWeights) throws {
+        let (width, blockCount, heads) = config.shape(of: modality)
+        guard width > 0, heads > 0, width % heads == 0 else {
+            throw ModelError.badConfig(path: weights.path, reason: "\(modality.rawValue): \(width) channels do not split into \(heads) heads")
+        }
+        self.modality = modality
+        self.width = width
+        let pre = "modality_preprocessors.\(modality.rawValue)."
+        func layerNorm(_ prefix: String, eps: Float) throws -> LayerNorm {
+            LayerNorm(weight: try weights.floats(prefix + ".weight", shape: [width]), bias: try weights.floats(prefix + ".bias", shape: [width]), eps: eps)
+        }
+        switch modality {
+        case .vision:
+            let frames = config.videoFrames
+            stem = .convolution(
+                weight: try weights.matrix(pre + "rgbt_stem.proj.1.weight", rows: width, columns: 3 * frames * 14 * 14, shape: [width, 3, frames, 14, 14]),
+                channels: 3, frames: frames, kernel: 14, stride: 14, height: 224, width: 224, norm: nil)
+            tokens = 1 + 16 * 16
+        case .audio:
+            stem = .convolution(
+                weight: try weights.matrix(pre + "rgbt_stem.proj.weight", rows: width, columns: 256, shape: [width, 1, 16, 16]),
+                channels: 1, frames: 1, kernel: 16, stride: 10, height: 128, width: 204, norm: try layerNorm(pre + "rgbt_stem.norm_layer", eps: 1e-5))
+            tokens = 1 + 12 * 19
+        case .depth, .thermal:
+            let stemName = modality == .depth ? "depth_stem" : "rgbt_stem"
+            stem = .convolution(
+                weight: try weights.matrix(pre + stemName + ".proj.weight", rows: width, columns: 256, shape: [width, 1, 16, 16]),
+                channels: 1, frames: 1, kernel: 16, stride: 16, height: 224, width: 224, norm: try layerNorm(pre + stemName + ".norm_layer", eps: 1e-5))
+            tokens = 1 + 14 * 14
+        case .imu:
+            stem = .imu(weight: try weights.matrix(pre + "imu_stem.proj.weight", rows: width, columns: 48), norm: try layerNorm(pre + "imu_stem.norm_layer", eps: 1e-5))
+            tokens = 1 + 250
+        case .text:
+            stem = .text(tokenEmbedding: try weights.matrix(pre + "token_embedding.weight", rows: 49408, columns: width))
+            tokens = 77
+        }
+        classToken = modality == .text ? nil : try weights.floats(pre + "cls_token", shape: [1, 1, width])
+        let positionKey = switch modality {
+        case .text, .imu: pre + "pos_embed"
+        default: pre + "pos_embedding_helper.pos_embed"
+        }
+        positions = try weights.floats(positionKey, shape: [1, tokens, width])
+
+        let trunk = "modality_trunks.\(modality.rawValue)."
+        preTransformerNorm = modality == .vision ? try layerNorm(trunk + "pre_transformer_layer.0", eps: 1e-6) : nil
+        let hasBiasKV = modality != .vision && modality != .text
+        blocks = try (0..<blockCount).map { n in
+            try TransformerBlock(prefix: trunk + "blocks.\(n).", width: width, heads: heads, biasKV: hasBiasKV, weights: weights)
+        }
+
+        let head = "modality_heads.\(modality.rawValue)."
+        switch modality {
+        case .text:
+            headNorm = try layerNorm(head + "proj.0", eps: 1e-6)
+            headProjection = try weights.matrix(head + "proj.1.weight", rows: config.outEmbedDim, columns: width)
+        case .imu:
+            headNorm = try layerNorm(head + "0", eps: 1e-6)
+            headProjection = try weights.matrix(head + "3.weight", rows: config.outEmbedDim, columns: width)
+        default:
+            headNorm = try layerNorm(head + "0", eps: 1e-6)
+            headProjection = try weights.matrix(head + "2.weight", rows: config.outEmbedDim, columns: width)
+        }
+        if modality == .vision {
+            logitScale = nil
+        } else {
+            let logScale = try weights.floats("modality_postprocessors.\(modality.rawValue).1.log_logit_scale", shape: [])[0]
+            logitScale = min(exp(logScale), 100)
+        }
+    }
+
+    /// Embeds a batch: tokens → blocks → head → normalize and scale.
+    func encode(_ input: Input, pool: ThreadPool) throws -> [[Float]] {
+        let workspace = MatrixWorkspace()
+        var x: [Float]
+        let batch: Int
+        var endOfText: [Int] = []
+        switch (stem, input) {
+        case (.text(let embedding), .ids(let ids)):
+            batch = ids.count
+            x = [Float](repeating: 0, count: batch * tokens * width)
+            x.withUnsafeMutableBufferPointer { out in
+                for (item, row) in ids.enumerated() {
+                    for (position, id) in row.enumerated() {
+                        embedding.row(id, into: out.baseAddress! + (item * tokens + position) * width)
+                    }
+                }
+            }
+            // SelectEOSAndProject: the position of the largest id, EOT (49407), as text.argmax(dim=-1).
+            endOfText = ids.map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! }
+        case (_, .tensor(let tensor)):
+            (batch, x) = try patchTokens(tensor, pool: pool, workspace: workspace)
+        default:
+            throw ModelError.badInput(reason: "\(modality.rawValue) takes \(modality == .text ? "token ids" : "a float tensor")")
+        }
+        // Position embeddings on every token (the class token included).
+        for item in 0..<batch {
+            for i in 0..<(tokens * width) { x[item * tokens * width + i] += positions[i] }
+        }
+        if let preTransformerNorm { preTransformerNorm.apply(&x, rows: batch * tokens) }
+        var scratch = BlockScratch(rows: batch * tokens, width: width, tokens: tokens, biasKV: blocks.first?.biasK != nil)
+        for block in blocks {
+            block.apply(&x, batch: batch, tokens: tokens, causal: modality == .text, scratch: &scratch, pool: pool, workspace: workspace)
+        }
+        // Head: LayerNorm of the selected token (the class token, or text's EOT), then the projection.
+        var selected = [Float](repeating: 0, count: batch * width)
+        for item in 0..<batch {
+            let token = modality == .text ? endOfText[item] : 0
+            for i in 0..<width { selected[item * width + i] = x[(item * tokens + token) * width + i] }
+        }
+        headNorm.apply(&selected, rows: batch)
+        var projected = [Float](repeating: 0, count: batch * headProjection.rows)
+        headProjection.multiply(count: batch, selected, into: &projected, pool: pool, workspace: workspace)
+        let out = headProjection.rows
+        return (0..<batch).map { item in
+            let vector = Array(projected[(item * out)..<((item + 1) * out)])
+            let norm = max(vector.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)  // F.normalize
+            let scale = (logitScale ?? 1) / norm
+            return vector.map { $0 * scale }
+        }
+    }
+
+    /// The stem as a matrix product over patches, then its LayerNorm, with the class token in front.
+    private func patchTokens(_ tensor: FloatTensor, pool: ThreadPool, workspace: MatrixWorkspace) throws -> (Int, [Float]) {
+        let batch = tensor.shape.first ?? 0
+        let patchCount = tokens - 1
+        var patchLength: Int
+        var patches: [Float]
+        switch stem {
+        case .convolution(let weight, let channels, let frames, let kernel, let stride, let height, let imageWidth, _):
+            var shape = tensor.shape
+            if modality == .vision && shape.count == 4 { shape.insert(1, at: 2) }  // an image is one frame
+            let expected = modality == .vision ? [batch, channels, shape.count > 2 ? shape[2] : 0, height, imageWidth] : [batch, channels, height, imageWidth]
+            guard batch > 0, shape == expected, modality != .vision || shape[2] == 1 || shape[2] == frames else {
+                throw ModelError.badInput(reason: "\(modality.rawValue) input has shape \(tensor.shape); expected [B, \(channels), \(modality == .vision ? "\(frames) frames, " : "")\(height), \(imageWidth)]")
+            }
+            let inputFrames = modality == .vision ? shape[2] : 1
+            patchLength = weight.columns
+            let rowsOut = (height - kernel) / stride + 1, columnsOut = (imageWidth - kernel) / stride + 1
+            patches = [Float](repeating: 0, count: batch * patchCount * patchLength)
+            tensor.values.withUnsafeBufferPointer { source in
+                patches.withUnsafeMutableBufferPointer { out in
+                    for item in 0..<batch {
+                        for py in 0..<rowsOut {
+                            for px in 0..<columnsOut {
+                                var destination = out.baseAddress! + ((item * patchCount) + py * columnsOut + px) * patchLength
+                                // Weight layout [D, C, (T,) kh, kw]; PadIm2Video repeats a single frame.
+                                for c in 0..<channels {
+                                    for t in 0..<frames {
+                                        let frame = inputFrames == 1 ? 0 : t
+                                        let plane = source.baseAddress! + ((item * channels + c) * inputFrames + frame) * height * imageWidth
+                                        for ky in 0..<kernel {
+                                            let row = plane + (py * stride + ky) * imageWidth + px * stride
+                                            destination.update(from: row, count: kernel)
+                                            destination += kernel
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        case .imu(let weight, _):
+            guard tensor.shape == [batch, 6, 2000], batch > 0 else {
+                throw ModelError.badInput(reason: "imu input has shape \(tensor.shape); expected [B, 6, 2000]")
+            }
+            patchLength = weight.columns
+            patches = [Float](repeating: 0, count: batch * 250 * 48)
+            for item in 0..<batch {
+                for window in 0..<250 {
+                    for channel in 0..<6 {
+                        for sample in 0..<8 {
+                            patches[(item * 250 + window) * 48 + channel * 8 + sample] = tensor.values[(item * 6 + channel) * 2000 + window * 8 + sample]
+                        }
+                    }
+                }
+            }
+        case .text:
+            preconditionFailure("text has no patches")
+        }
+        let weight: WeightMatrix, norm: LayerNorm?
+        switch stem {
+        case .convolution(let w, _, _, _, _, _, _, let n): (weight, norm) = (w, n)
+        case .imu(let w, let n): (weight, norm) = (w, n)
+        case .text: preconditionFailure()
+        }
+        var embedded = [Float](repeating: 0, count: batch * patchCount * width)
+        weight.multiply(count: batch * patchCount, patches, into: &embedded, pool: pool, workspace: workspace)
+        norm?.apply(&embedded, rows: batch * patchCount)
+        var x = [Float](repeating: 0, count: batch * tokens * width)
+        for item in 0..<batch {
+            for i in 0..<width { x[item * tokens * width + i] = classToken![i] }
+            for i in 0..<(patchCount * width) { x[item * tokens * width + width + i] = embedded[item * patchCount * width + i] }
+        }
+        return (batch, x)
+    }
+}
+
+/// nn.LayerNorm over the last dimension.
+struct LayerNorm {
+    let weight: [Float]
+    let bias: [Float]
+    let eps: Float
+
+    func apply(_ x: inout [Float], rows: Int) {
+        let width = weight.count
+        x.withUnsafeMutableBufferPointer { values in
+            for row in 0..<rows {
+                let base = values.baseAddress! + row * width
+                var mean: Float = 0
+                for i in 0..<width { mean += base[i] }
+                mean /= Float(width)
+                var variance: Float = 0
+                for i in 0..<width { variance += (base[i] - mean) * (base[i] - mean) }
+                let inverse = 1 / (variance / Float(width) + eps).squareRoot()
+                for i in 0..<width { base[i] = (base[i] - mean) * inverse * weight[i] + bias[i] }
+            }
+        }
+    }
+}
+
+/// Buffers one trunk pass reuses across its blocks.
+struct BlockScratch {
+    var normed: [Float], qkv: [Float], keys: [Float], values: [Float], scores: [Float], attended: [Float], hidden: [Float]
+
+    init(rows: Int, width: Int, tokens: Int, biasKV: Bool) {
+        let keyRows = tokens + (biasKV ? 1 : 0)
+        normed = [Float](repeating: 0, count: rows * width)
+        qkv = [Float](repeating: 0, count: rows * 3 * width)
+        keys = [Float](repeating: 0, count: keyRows * width)
+        values = [Float](repeating: 0, count: keyRows * width)
+        scores = [Float](repeating: 0, count: tokens * keyRows)
+        attended = [Float](repeating: 0, count: rows * width)
+        hidden = [Float](repeating: 0, count: rows * 4 * width)
+    }
+}
+
+/// ImageBind's BlockWithMasking, shared by every trunk: x + attn(norm_1(x)), then x + mlp(norm_2(x)), with
+/// nn.MultiheadAttention's packed in_proj and, for audio/depth/thermal/IMU, its learned extra key and value
+/// (add_bias_kv), and an exact-erf GELU MLP.
+struct TransformerBlock {
+    let width: Int, heads: Int
+    let norm1, norm2: LayerNorm  // norm_1, norm_2 (eps 1e-6)
+    let inProjection: WeightMatrix  // attn.in_proj_weight [3D, D]: rows Wq; Wk; Wv
+    let inProjectionBias: [Float]  // attn.in_proj_bias
+    let outProjection: WeightMatrix  // attn.out_proj.weight
+    let outProjectionBias: [Float]
+    let biasK, biasV: [Float]?  // attn.bias_k, attn.bias_v [1, 1, D]
+    let fc1, fc2: WeightMatrix  // mlp.fc1 [4D, D], mlp.fc2 [D, 4D]
+    let fc1Bias, fc2Bias: [Float]
+
+    init(prefix: String, width: Int, heads: Int, biasKV: Bool, weights: ModelWeights) throws {
+        self.width = width
+        self.heads = heads
+        func norm(_ name: String) throws -> LayerNorm {
+            LayerNorm(weight: try weights.floats(prefix + name + ".weight", shape: [width]), bias: try weights.floats(prefix + name + ".bias", shape: [width]), eps: 1e-6)
+        }
+        norm1 = try norm("norm_1")
+        norm2 = try norm("norm_2")
+        inProjection = try weights.matrix(prefix + "attn.in_proj_weight", rows: 3 * width, columns: width)
+        inProjectionBias = try weights.floats(prefix + "attn.in_proj_bias", shape: [3 * width])
+        outProjection = try weights.matrix(prefix + "attn.out_proj.weight", rows: width, columns: width)
+        outProjectionBias = try weights.floats(prefix + "attn.out_proj.bias", shape: [width])
+        biasK = biasKV ? try weights.floats(prefix + "attn.bias_k", shape: [1, 1, width]) : nil
+        biasV = biasKV ? try weights.floats(prefix + "attn.bias_v", shape: [1, 1, width]) : nil
+        fc1 = try weights.matrix(prefix + "mlp.fc1.weight", rows: 4 * width, columns: width)
+        fc1Bias = try weights.floats(prefix + "mlp.fc1.bias", shape: [4 * width])
+        fc2 = try weights.matrix(prefix + "mlp.fc2.weight", rows: width, columns: 4 * width)
+        fc2Bias = try weights.floats(prefix + "mlp.fc2.bias", shape: [width])
+    }
+
+    func apply(_ x: inout [Float], batch: Int, tokens: Int, causal: Bool, scratch: inout BlockScratch, pool: ThreadPool, workspace: MatrixWorkspace) {
+        let rows = batch * tokens, d = width, headWidth = width / heads
+        let keyRows = tokens + (biasK == nil ? 0 : 1)
+        scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
+        norm1.apply(&scratch.normed, rows: rows)
+        inProjection.multiply(count: rows, scratch.normed, into: &scratch.qkv, pool: pool, workspace: workspace)
+        for row in 0..<rows { for i in 0..<(3 * d) { scratch.qkv[row * 3 * d + i] += inProjectionBias[i] } }
+
+        let scale = 1 / Float(headWidth).squareRoot()
+        for item in 0..<batch {
+            // Keys and values of this item, with the learned extra key/value appended (add_bias_kv).
+            for token in 0..<tokens {
+                for i in 0..<d {
+                    scratch.keys[token * d + i] = scratch.qkv[(item * tokens + token) * 3 * d + d + i]
+                    scratch.values[token * d + i] = scratch.qkv[(item * tokens + token) * 3 * d + 2 * d + i]
+                }
+            }
+            if let biasK, let biasV {
+                for i in 0..<d {
+                    scratch.keys[tokens * d + i] = biasK[i]
+                    scratch.values[tokens * d + i] = biasV[i]
+                }
+            }
+            for head in 0..<heads {
+                // scores[tokens × keyRows] = q_h · k_hᵀ / √head_width (+ the causal mask)
+                scratch.qkv.withUnsafeBufferPointer { qkv in
+                    scratch.keys.withUnsafeBufferPointer { keys in
+                        BLAS.sgemm(m: tokens, n: keyRows, k: headWidth, alpha: scale, a: qkv.baseAddress! + item * tokens * 3 * d + head * headWidth, lda: 3 * d,
+                                   b: keys.baseAddress! + head * headWidth, ldb: d, transposeB: true, c: &scratch.scores)
+                    }
+                }
+                for query in 0..<tokens {
+                    let row = query * keyRows
+                    if causal { for key in (query + 1)..<tokens where key < tokens { scratch.scores[row + key] = -.infinity } }
+                    var largest = -Float.infinity
+                    for key in 0..<keyRows { largest = max(largest, scratch.scores[row + key]) }
+                    var total: Float = 0
+                    for key in 0..<keyRows {
+                        let e = exp(scratch.scores[row + key] - largest)
+                        scratch.scores[row + key] = e
+                        total += e
+                    }
+                    for key in 0..<keyRows { scratch.scores[row + key] /= total }
+                }
+                // attended_h[tokens × head_width] = scores · v_h
+                scratch.values.withUnsafeBufferPointer { values in
+                    scratch.attended.withUnsafeMutableBufferPointer { attended in
+                        BLAS.sgemm(m: tokens, n: headWidth, k: keyRows, a: scratch.scores, b: values.baseAddress! + head * headWidth, ldb: d,
+                                   c: attended.baseAddress! + item * tokens * d + head * headWidth, ldc: d)
+                    }
+                }
+            }
+        }
+        outProjection.multiply(count: rows, scratch.attended, into: &scratch.normed, pool: pool, workspace: workspace)
+        for row in 0..<rows { for i in 0..<d { x[row * d + i] += scratch.normed[row * d + i] + outProjectionBias[i] } }
+
+        scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
+        norm2.apply(&scratch.normed, rows: rows)
+        fc1.multiply(count: rows, scratch.normed, into: &scratch.hidden, pool: pool, workspace: workspace)
+        for row in 0..<rows {
+            for i in 0..<(4 * d) {
+                let value = scratch.hidden[row * 4 * d + i] + fc1Bias[i]
+                scratch.hidden[row * 4 * d + i] = 0.5 * value * (1 + erf(value * 0.70710678118654752))  // nn.GELU(), exact
+            }
+        }
+        fc2.multiply(count: rows, scratch.hidden, into: &scratch.normed, pool: pool, workspace: workspace)
+        for row in 0..<rows { for i in 0..<d { x[row * d + i] += scratch.normed[row * d + i] + fc2Bias[i] } }
+    }
+}

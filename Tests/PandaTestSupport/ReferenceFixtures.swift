@@ -1,0 +1,77 @@
+import Foundation
+import PandaConvert
+import PandaFormat
+import PandaRecipes
+
+/// Reading Tests/Fixtures/reference/ (Converters/reference/README.md describes every file) and converting its
+/// checkpoints with panda-convert's library.
+public enum Reference {
+    /// The path of a file under Tests/Fixtures/reference/.
+    public static func path(_ relative: String) -> String { fixture("reference/" + relative) }
+
+    /// Every tensor of a safetensors file, widened to Float (integers too, exactly up to 2^24).
+    public static func tensors(_ relative: String) throws -> [String: FloatTensorValue] {
+        let contents = try Safetensors.read(path(relative))
+        var result: [String: FloatTensorValue] = [:]
+        for tensor in contents.tensors {
+            var values = [Float](repeating: 0, count: tensor.elementCount)
+            if tensor.dtype.isFloatingPoint {
+                values.withUnsafeMutableBufferPointer { tensor.readFloats(from: 0, count: tensor.elementCount, into: $0.baseAddress!) }
+            } else if tensor.dtype == .i64, let bytes = tensor.contiguousBytes {
+                for i in values.indices { values[i] = Float(bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
+            } else if tensor.dtype == .u8, let bytes = tensor.contiguousBytes {
+                for i in values.indices { values[i] = Float(bytes[i]) }
+            } else {
+                throw ConvertError.badTensor(path: path(relative), tensor: tensor.name, reason: "unexpected dtype \(tensor.dtype) in a fixture")
+            }
+            result[tensor.name] = FloatTensorValue(shape: tensor.shape, values: values)
+        }
+        return result
+    }
+
+    public static func json<T: Decodable>(_ relative: String, as type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(contentsOf: URL(fileURLWithPath: path(relative))))
+    }
+
+    /// Converts reference checkpoint inputs into `directory`/`name` and returns the path.
+    public static func convert(
+        _ inputs: [String], recipe: String, dtype: DType? = nil, mergeLoRA: [String] = [], settings: [String: JSONValue] = [:],
+        into directory: TemporaryDirectory, name: String = "converted.panda"
+    ) throws -> String {
+        let options = ConversionOptions(dtype: dtype, settings: settings)
+        var plan = try ConversionPlan(recipe: Recipes.named(recipe), inputs: ConversionInputs.gather(inputs.map(path)), options: options)
+        if !mergeLoRA.isEmpty {
+            try plan.mergeLoRA(from: ConversionPlan(recipe: Recipes.pandagptDelta, inputs: ConversionInputs.gather(mergeLoRA.map(path)), options: options))
+        }
+        let output = directory.file(name)
+        _ = try Converter.run(plan, to: output)
+        return output
+    }
+}
+
+public struct FloatTensorValue: Sendable {
+    public var shape: [Int]
+    public var values: [Float]
+
+    /// Row `index` of a 2-D tensor.
+    public func row(_ index: Int) -> [Float] {
+        let width = shape.last ?? 1
+        return Array(values[(index * width)..<((index + 1) * width)])
+    }
+}
+
+public func maxAbsoluteDifference(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "comparing \(a.count) values with \(b.count)")
+    return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}
+
+public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
+    precondition(a.count == b.count)
+    var (dot, aa, bb) = (0.0, 0.0, 0.0)
+    for (x, y) in zip(a, b) {
+        dot += Double(x) * Double(y)
+        aa += Double(x) * Double(x)
+        bb += Double(y) * Double(y)
+    }
+    return dot / (aa.squareRoot() * bb.squareRoot())
+}
