@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels", "PandaFormat"]),
         .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport"]),
         .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
+        .testTarget(name: "PandaMediaTests", dependencies: ["PandaMedia", "PandaTestSupport"]),
         .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "PandaTestSupport", "panda-convert"]),
     ],
     swiftLanguageModes: [.v6]

@@ -11,7 +11,7 @@ struct DecodeBenchmark: ParsableCommand {
         commandName: "decode",
         abstract: "Decoder tokens/s (pp and tg), time to first token and peak RSS against llama.cpp, per dtype.",
         discussion: """
-            Needs llama.cpp's source with llama-bench, llama-cli and llama-quantize built in build/bin (cmake), a \
+            Needs llama.cpp's source with llama-bench, llama-completion and llama-quantize built in build/bin (cmake), a \
             Python with torch/numpy/sentencepiece for its converter, and bandwidth.c compiled as its header says.
             Each dtype's files are written to --directory, measured and deleted before the next.
 
@@ -33,7 +33,7 @@ struct DecodeBenchmark: ParsableCommand {
     @Option(help: "Working directory for checkpoints and converted files.")
     var directory = NSTemporaryDirectory()
 
-    @Option(help: "llama.cpp source directory with build/bin/{llama-bench,llama-cli,llama-quantize}.")
+    @Option(help: "llama.cpp source directory with build/bin/{llama-bench,llama-completion,llama-quantize}.")
     var llamaCpp: String
 
     @Option(help: "Python interpreter for llama.cpp's convert_hf_to_gguf.py.")
@@ -83,7 +83,7 @@ struct DecodeBenchmark: ParsableCommand {
             let ours = try measurePanda(panda)
             let peer = try measureLlamaBench(gguf, bin: llamaBin)
             let oursFirst = try firstToken([runner, "generate", "--model", panda, "--max-tokens", "1", "--threads", "\(threads)", "Once upon a time"])
-            let peerFirst = try firstToken([(llamaBin as NSString).appendingPathComponent("llama-cli"), "-m", gguf, "-p", "Once upon a time", "-n", "1", "-t", "\(threads)", "-no-cnv", "--no-warmup"])
+            let peerFirst = try firstToken([(llamaBin as NSString).appendingPathComponent("llama-completion"), "-m", gguf, "-p", "Once upon a time", "-n", "1", "-t", "\(threads)", "-no-cnv", "--no-warmup"])
             let fraction = bandwidthGBs.map { String(format: "%.0f%%", 100 * ours.tg * modelBytes / 1e9 / $0) } ?? "–"
             rows.append(String(
                 format: "| %@ | %.2f | %.2f | **%.2f×** | %.1f | %.1f | **%.2f×** | %@ | %.2f / %.2f | %.2f / %.2f | %.0f / %.0f |",

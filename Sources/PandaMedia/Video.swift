@@ -1,0 +1,169 @@
+import CFFmpeg
+import Foundation
+
+/// One decoded picture and when it is shown.
+public struct VideoFrame: Sendable {
+    public var time: Double
+    public var image: Image8
+}
+
+/// Reads the best video stream of a file (mp4, mkv, webm, mov, and still pictures FFmpeg knows) frame by frame,
+/// through libavformat and libavcodec, converting each frame to RGB with libswscale.
+public final class VideoReader {
+    public let path: String
+    public private(set) var width: Int
+    public private(set) var height: Int
+    /// Frames per second (the stream's average rate; 0 when unknown, as for a still picture).
+    public private(set) var frameRate: Double
+    /// Seconds, from the stream or else the container; 0 when unknown.
+    public private(set) var duration: Double
+
+    private var format: UnsafeMutablePointer<AVFormatContext>?
+    private var codec: UnsafeMutablePointer<AVCodecContext>?
+    private var packet: UnsafeMutablePointer<AVPacket>?
+    private var frame: UnsafeMutablePointer<AVFrame>?
+    private var scaler: OpaquePointer?
+    private var streamIndex: Int32
+    private var timeBase: AVRational
+    private var draining = false
+
+    public init(path: String) throws {
+        self.path = path
+        try MediaFile.check(path)
+        FFmpegLog.silence()
+        func failure(_ code: Int32, _ what: String) -> MediaError { .unreadable(path: path, reason: "\(what): \(FFmpegLog.describe(code))") }
+        var format: UnsafeMutablePointer<AVFormatContext>?
+        var status = avformat_open_input(&format, path, nil, nil)
+        guard status >= 0 else { throw failure(status, "not a media file FFmpeg can open") }
+        self.format = format
+        // Until every resource exists, deinit must be able to free what does; so fill fields as they come.
+        codec = nil
+        streamIndex = -1
+        timeBase = AVRational(num: 0, den: 1)
+        (width, height, frameRate, duration) = (0, 0, 0, 0)
+        status = avformat_find_stream_info(format, nil)
+        guard status >= 0 else { throw failure(status, "cannot read the stream information") }
+        var decoder: UnsafePointer<AVCodec>?
+        let index = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
+        guard index >= 0, let decoder, let stream = format!.pointee.streams[Int(index)] else {
+            throw MediaError.unsupported(path: path, reason: "has no video stream (expected a video or a picture)")
+        }
+        guard let context = avcodec_alloc_context3(decoder) else { throw MediaError.unreadable(path: path, reason: "out of memory") }
+        codec = context
+        avcodec_parameters_to_context(context, stream.pointee.codecpar)
+        context.pointee.thread_count = 1  // frame-exact and reproducible; clips are short
+        status = avcodec_open2(context, decoder, nil)
+        guard status >= 0 else { throw failure(status, "cannot open the video decoder") }
+        packet = av_packet_alloc()
+        frame = av_frame_alloc()
+        streamIndex = index
+        timeBase = stream.pointee.time_base
+        width = Int(context.pointee.width)
+        height = Int(context.pointee.height)
+        guard width > 0, height > 0 else { throw MediaError.unreadable(path: path, reason: "the video stream has no picture size") }
+        let rate = stream.pointee.avg_frame_rate
+        frameRate = rate.den > 0 ? Double(rate.num) / Double(rate.den) : 0
+        if stream.pointee.duration > 0 {
+            duration = Double(stream.pointee.duration) * Double(timeBase.num) / Double(timeBase.den)
+        } else if format!.pointee.duration > 0 {
+            duration = Double(format!.pointee.duration) / Double(AV_TIME_BASE)
+        } else {
+            duration = 0
+        }
+    }
+
+    deinit {
+        sws_freeContext(scaler)
+        av_frame_free(&frame)
+        av_packet_free(&packet)
+        avcodec_free_context(&codec)
+        avformat_close_input(&format)
+    }
+
+    /// The next frame in presentation order, or nil at the end of the stream.
+    public func nextFrame() throws -> VideoFrame? {
+        guard let codec, let packet, let frame else { return nil }
+        while true {
+            let received = avcodec_receive_frame(codec, frame)
+            if received == 0 { return try convert(frame) }
+            if received == panda_averror_eof() { return nil }
+            guard received == panda_averror_eagain() else {
+                throw MediaError.unreadable(path: path, reason: "corrupt video data: \(FFmpegLog.describe(received))")
+            }
+            guard !draining else { return nil }
+            let read = av_read_frame(format, packet)
+            if read < 0 {
+                draining = true
+                avcodec_send_packet(codec, nil)  // flush the frames the decoder still holds
+                continue
+            }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == streamIndex else { continue }
+            let sent = avcodec_send_packet(codec, packet)
+            guard sent >= 0 || sent == panda_averror_eagain() else {
+                throw MediaError.unreadable(path: path, reason: "corrupt video data: \(FFmpegLog.describe(sent))")
+            }
+        }
+    }
+
+    private func convert(_ frame: UnsafeMutablePointer<AVFrame>) throws -> VideoFrame {
+        let (w, h) = (Int(frame.pointee.width), Int(frame.pointee.height))
+        // Plain bilinear chroma upsampling: the conversion PyAV's to_ndarray("rgb24") makes, pixel for pixel.
+        scaler = sws_getCachedContext(scaler, Int32(w), Int32(h), AVPixelFormat(frame.pointee.format), Int32(w), Int32(h), AV_PIX_FMT_RGB24,
+                                      SWS_BILINEAR, nil, nil, nil)
+        guard let scaler else { throw MediaError.unsupported(path: path, reason: "no conversion to RGB from this pixel format") }
+        var pixels = [UInt8](repeating: 0, count: w * h * 3)
+        pixels.withUnsafeMutableBufferPointer { out in
+            var destination: [UnsafeMutablePointer<UInt8>?] = [out.baseAddress, nil, nil, nil]
+            var strides: [Int32] = [Int32(w * 3), 0, 0, 0]
+            withUnsafePointer(to: &frame.pointee.data) { data in
+                withUnsafePointer(to: &frame.pointee.linesize) { linesize in
+                    data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { planes in
+                        linesize.withMemoryRebound(to: Int32.self, capacity: 8) { lines in
+                            _ = sws_scale(scaler, planes, lines, 0, Int32(h), &destination, &strides)
+                        }
+                    }
+                }
+            }
+        }
+        let timestamp = frame.pointee.best_effort_timestamp
+        let time = timestamp == Int64.min ? 0 : Double(timestamp) * Double(timeBase.num) / Double(timeBase.den)
+        av_frame_unref(frame)
+        return VideoFrame(time: time, image: Image8(width: w, height: h, channels: 3, pixels: pixels))
+    }
+}
+
+/// Still pictures through FFmpeg: the first frame of the file's picture stream, in RGB (alpha dropped, as
+/// Pillow's `convert("RGB")` drops it).
+enum FFmpegImage {
+    static func decode(path: String) throws -> Image8 {
+        let reader: VideoReader
+        do {
+            reader = try VideoReader(path: path)
+        } catch MediaError.unreadable(_, let reason), MediaError.unsupported(_, let reason) {
+            throw MediaError.unsupported(path: path, reason: "not a recognized image format (FFmpeg: \(reason))")
+        }
+        guard let frame = try reader.nextFrame() else { throw MediaError.unreadable(path: path, reason: "holds no picture") }
+        return frame.image
+    }
+}
+
+enum FFmpegLog {
+    /// FFmpeg prints warnings to stderr by default; Panda reports failures itself. (Setting the level is an
+    /// idempotent store of one int, so calling it before every open is harmless.)
+    static func silence() { av_log_set_level(AV_LOG_QUIET) }
+
+    static func describe(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 128)
+        av_strerror(code, &buffer, buffer.count)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension MediaFile {
+    /// Checks that the file exists and is not empty, without reading it.
+    static func check(_ path: String) throws {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { throw MediaError.fileNotFound(path: path) }
+        guard (attributes[.size] as? Int ?? 0) > 0 else { throw MediaError.unreadable(path: path, reason: "the file is empty") }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import PandaMedia
+import PandaTestSupport
+import Testing
+
+@Suite("Broken media gives one clear error naming the file")
+struct BrokenMediaTests {
+    private func message(_ body: () throws -> Void) -> String {
+        do {
+            try body()
+            return "no error"
+        } catch {
+            return error.localizedDescription
+        }
+    }
+
+    @Test("a truncated JPEG is an error, not grey rows")
+    func truncatedJPEG() {
+        let text = message { _ = try ImageDecoder.decode(path: fixture("media/truncated.jpg")) }
+        #expect(text.contains("truncated.jpg") && text.contains("broken JPEG") && text.contains("Premature end"))
+    }
+
+    @Test("a text file named .jpg is not a recognized image format")
+    func notAnImage() {
+        let text = message { _ = try ImageDecoder.decode(path: fixture("media/not-an-image.jpg")) }
+        #expect(text.contains("not-an-image.jpg") && text.contains("not a recognized image format"))
+    }
+
+    @Test("an empty WAV and a WAV with no samples are refused")
+    func emptyAudio() {
+        #expect(message { _ = try AudioDecoder.decode(path: fixture("media/empty.wav")) }.contains("empty.wav: the file is empty"))
+        #expect(message { _ = try AudioDecoder.decode(path: fixture("media/no-samples.wav")) }.contains("no-samples.wav: contains no audio samples"))
+    }
+
+    @Test("a video without a video stream says so")
+    func audioOnlyVideo() {
+        let text = message { _ = try VideoReader(path: fixture("media/audio-only.mp4")) }
+        #expect(text.contains("audio-only.mp4") && text.contains("has no video stream"))
+    }
+
+    @Test("a missing file is named")
+    func missing() {
+        #expect(message { _ = try ImageDecoder.decode(path: "/nonexistent/picture.jpg") } == "/nonexistent/picture.jpg: no such file")
+    }
+}
