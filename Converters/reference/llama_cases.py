@@ -10,10 +10,10 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from common import exact_in_bf16_and_f16, save_json, save_tensors, seeded
 from torchzip import normalize_zip
 
-CONFIG = dict(vocab_size=32001, hidden_size=24, intermediate_size=64, num_hidden_layers=2, num_attention_heads=3,
+CONFIG = dict(vocab_size=32001, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
               rms_norm_eps=1e-6, rope_theta=10000.0, max_position_embeddings=2048, bos_token_id=1, eos_token_id=2,
               tie_word_embeddings=False)
-PROMPTS = ["The capital of France is", "Panda 🐼 est un ours — 熊猫 lives in Sichuan.",
+PROMPTS = ["Once upon a", "Panda 🐼 est un ours — 熊猫 lives in Sichuan.",
            "### Human: What is in this picture?\n### Assistant: A panda.\n### Human: What is it doing? Describe it in a few sentences, please.\n### Assistant:",
            "def fibonacci(n):\n    return n if n < 2 else"]
 LORA = dict(r=8, lora_alpha=32, lora_dropout=0.1, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
