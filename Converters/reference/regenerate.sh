@@ -17,14 +17,26 @@ if ! "$venv/bin/python" -c "import torch, imagebind" 2>/dev/null; then
     echo "Creating the reference environment in $venv …"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet -r "$here/requirements.txt"
-    "$venv/bin/pip" install --quiet --no-deps imagebind-unofficial==0.1.1
+    "$venv/bin/pip" install --quiet --no-deps -r "$here/requirements-nodeps.txt"
 fi
 
 vocab="$cache/llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 if [ ! -f "$vocab" ]; then
     echo "Fetching the llama-cpp-python $llama_cpp_python sdist for LLaMA's vocabulary …"
-    "$venv/bin/pip" download --quiet --no-deps --no-binary :all: --no-build-isolation "llama-cpp-python==$llama_cpp_python" -d "$cache" ||
-        true  # pip may fail preparing metadata after the download; the archive is what matters
+    # Straight from PyPI's JSON API with its sha256 checked: `pip download` would also try to build the package.
+    "$venv/bin/python" - "$llama_cpp_python" "$cache" <<'PYTHON'
+import hashlib, json, sys, urllib.parse, urllib.request
+version, cache = sys.argv[1], sys.argv[2]
+index = "https://pypi.org/pypi/llama-cpp-python/json"
+with urllib.request.urlopen(index) as response:
+    files = json.load(response)["releases"][version]
+sdist = next(entry for entry in files if entry["packagetype"] == "sdist")
+url = urllib.parse.urljoin(index, sdist["url"])
+with urllib.request.urlopen(url) as response:
+    data = response.read()
+assert hashlib.sha256(data).hexdigest() == sdist["digests"]["sha256"], "sdist checksum mismatch"
+open(f"{cache}/llama_cpp_python-{version}.tar.gz", "wb").write(data)
+PYTHON
     tar -xzf "$cache/llama_cpp_python-$llama_cpp_python.tar.gz" -C "$cache" \
         "llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 fi
