@@ -66,11 +66,13 @@ public enum Converter {
         let shape = source.shape
         // Same dtype and contiguous: the stored bytes are the source bytes.
         if tensor.merge == nil, source.dtype.pandaDType == tensor.dtype, let bytes = source.contiguousBytes {
-            source.file.adviseSequential(source.storageRange)
+            // Read straight into the writer's chunk: large sequential reads beat faulting the mapping in page by page.
             let fileOffset = bytes.baseAddress! - source.file.bytes.baseAddress!
+            let reader = try SourceFile(path: source.path)
             try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
-                buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + buffer.count)]))
-                source.file.release((fileOffset + offset)..<(fileOffset + offset + buffer.count))
+                guard try reader.read(into: buffer, at: fileOffset + offset) == buffer.count else {
+                    throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "the file changed while it was being converted")
+                }
                 progress(Double(offset + buffer.count) / Double(max(bytes.count, 1)))
             }
             return
@@ -157,19 +159,21 @@ private final class SourceHasher: @unchecked Sendable {
         Thread.detachNewThread { [self] in
             result = Result {
                 try files.map { path in
-                    let mapped = try MappedFile(path: path)
-                    mapped.adviseSequential()
+                    // Plain reads, not the mapping: they run ahead of the converter's page faults instead of
+                    // competing with them, and leave nothing resident.
+                    let source = try SourceFile(path: path)
                     var hasher = SHA256()
-                    let step = 16 << 20
-                    var offset = 0
-                    while offset < mapped.count {
-                        let range = offset..<min(mapped.count, offset + step)
-                        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: mapped.bytes[range]))
-                        mapped.release(range)
-                        offset += step
+                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
+                    defer { buffer.deallocate() }
+                    var total = 0
+                    while true {
+                        let count = try source.read(into: buffer, at: total)
+                        if count == 0 { break }
+                        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                        total += count
                     }
                     let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-                    return Provenance.Source(name: (path as NSString).lastPathComponent, bytes: mapped.count, sha256: digest)
+                    return Provenance.Source(name: (path as NSString).lastPathComponent, bytes: total, sha256: digest)
                 }
             }
             done.signal()
@@ -179,5 +183,35 @@ private final class SourceHasher: @unchecked Sendable {
     func wait() throws -> [Provenance.Source] {
         done.wait()
         return try result.get()
+    }
+}
+
+/// A checkpoint file read with pread(2), for passes that stream through it once.
+private final class SourceFile {
+    let path: String
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw ConvertError.inputNotFound(path: path) }
+        _ = posix_fadvise(descriptor, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+    }
+
+    deinit { close(descriptor) }
+
+    /// Fills `buffer` from `offset` (fewer bytes only at the end of the file); retries interrupted reads.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ConvertError.unreadableCheckpoint(path: path, reason: String(cString: strerror(errno)))
+            }
+            if count == 0 { break }
+            done += count
+        }
+        return done
     }
 }
