@@ -210,6 +210,36 @@ AVX2 static float dot_row_avx2(int dtype, const uint8_t *row, const void *x, siz
     return sum;
 }
 
+// Four rows at a time: each activation block is loaded once for four weight rows, and the four independent
+// accumulators keep the FMA pipeline busy (the quantized product is compute-bound, not memory-bound).
+AVX2 static void matvec_quantized_avx2(int dtype, const uint8_t *w, const uint8_t *x, float *y, size_t cols, size_t row_begin, size_t row_end) {
+    size_t blocks = cols / PANDA_QK, stride = dtype == PANDA_Q8_0 ? PANDA_Q8_0_BYTES : PANDA_Q4_0_BYTES, row_bytes = blocks * stride;
+    float x_scales[blocks > 0 ? blocks : 1];
+    for (size_t b = 0; b < blocks; b++) {
+        uint16_t d;
+        memcpy(&d, x + b * PANDA_Q8_0_BYTES, 2);
+        x_scales[b] = _cvtsh_ss(d);
+    }
+    size_t r = row_begin;
+    for (; r + 4 <= row_end; r += 4) {
+        const uint8_t *rows[4] = {w + r * row_bytes, w + (r + 1) * row_bytes, w + (r + 2) * row_bytes, w + (r + 3) * row_bytes};
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (size_t b = 0; b < blocks; b++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(x + b * PANDA_Q8_0_BYTES + 2));
+            __m256 dx = _mm256_set1_ps(x_scales[b]);
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *block = rows[k] + b * stride;
+                __m256i q = dtype == PANDA_Q8_0 ? _mm256_loadu_si256((const __m256i *)(block + 2)) : unpack_q4(block + 2);
+                uint16_t dw;
+                memcpy(&dw, block, 2);
+                acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dw)), dx), dot_i8x32(q, v), acc[k]);
+            }
+        }
+        for (int k = 0; k < 4; k++) y[r + k] = hsum(acc[k]);
+    }
+    for (; r < row_end; r++) y[r] = dot_row_avx2(dtype, w + r * row_bytes, x, cols);
+}
+
 AVX2 static void rows_to_f32_avx2(int dtype, const uint8_t *row, float *out, size_t cols) {
     if (dtype == PANDA_F16 || dtype == PANDA_BF16) {
         size_t i = 0;
@@ -243,6 +273,10 @@ void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols
     const uint8_t *row = (const uint8_t *)w + row_begin * row_bytes;
 #ifdef PANDA_X86
     if (panda_kernels_use_avx2()) {
+        if (dtype == PANDA_Q8_0 || dtype == PANDA_Q4_0) {
+            matvec_quantized_avx2(dtype, w, x, y, cols, row_begin, row_end);
+            return;
+        }
         for (size_t r = row_begin; r < row_end; r++, row += row_bytes) y[r] = dot_row_avx2(dtype, row, x, cols);
         return;
     }

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import PandaFormat
+import PandaKernels
+
+/// Matrix–vector throughput of each weight dtype on a 7B-sized MLP matrix, as bytes of weights read per second:
+/// the number that bounds decoding speed.
+struct KernelBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Matrix-vector GB/s per dtype (11008 × 4096, LLaMA-7B's gate projection), against bandwidth.c's ceiling.")
+
+    @Option(parsing: .upToNextOption, help: "Thread counts to measure.")
+    var threads = [1, ProcessInfo.processInfo.activeProcessorCount]
+
+    @Option(help: "Repetitions per measurement (the matrices are 50–180 MB, beyond every cache).")
+    var repetitions = 20
+
+    func run() throws {
+        let rows = 11008, columns = 4096
+        var values = [Float](repeating: 0, count: rows * columns)
+        var state: UInt64 = 0x1234_5678
+        for i in values.indices {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            values[i] = Float(Int64(bitPattern: state >> 11) % 2000) / 50_000
+        }
+        let x = (0..<columns).map { Float($0 % 17) / 17 - 0.5 }
+        let activations = QuantizedActivations(count: columns)
+        x.withUnsafeBufferPointer { activations.quantize($0.baseAddress!) }
+        var y = [Float](repeating: 0, count: rows)
+        print("| dtype | threads | weights MB | GB/s | ms per product |")
+        print("|---|---:|---:|---:|---:|")
+        for dtype in [DType.f32, .f16, .bf16, .q8_0, .q4_0] {
+            var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: values.count)!)
+            values.withUnsafeBufferPointer { source in bytes.withUnsafeMutableBytes { dtype.encode(source.baseAddress!, count: values.count, into: $0) } }
+            for threadCount in threads {
+                let pool = ThreadPool(threads: threadCount)
+                try bytes.withUnsafeBytes { raw in
+                    let matrix = WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: raw)
+                    try x.withUnsafeBytes { input in
+                        let source = dtype.isQuantized ? UnsafeRawPointer(activations.blocks) : input.baseAddress!
+                        matrix.multiply(source, into: &y, pool: pool)  // warm-up
+                        let start = Date()
+                        for _ in 0..<repetitions { matrix.multiply(source, into: &y, pool: pool) }
+                        let seconds = Date().timeIntervalSince(start) / Double(repetitions)
+                        guard y.allSatisfy(\.isFinite) else { throw ValidationError("non-finite result") }
+                        print(String(format: "| %@ | %d | %.0f | %.1f | %.2f |", dtype.description, threadCount, Double(raw.count) / 1e6,
+                                     Double(raw.count) / seconds / 1e9, seconds * 1000))
+                    }
+                }
+            }
+        }
+    }
+}
