@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PandaFormat
 import PandaModels
 
 /// Decoder speed against llama.cpp on the same weights: a 7B-shape checkpoint of random bf16 weights (or one
@@ -78,7 +79,9 @@ struct DecodeBenchmark: ParsableCommand {
             print("\n== \(dtype): converting with both projects …")
             try check(ChildProcess.run([convert, "convert", "--quiet", "--recipe", "llama", "--dtype", dtype, source!, "-o", panda]), "panda-convert")
             try makeGGUF(from: source!, dtype: dtype, to: gguf, bin: llamaBin)
-            let modelBytes = Double((try FileManager.default.attributesOfItem(atPath: panda)[.size] as? Int) ?? 0)
+            // Bytes read per generated token: every weight but the embedding, of which one row is read.
+            let weightFile = try WeightFile(path: panda)
+            let modelBytes = Double(weightFile.tensors.filter { $0.name != "model.embed_tokens.weight" }.reduce(0) { $0 + $1.byteCount })
 
             let ours = try measurePanda(panda)
             let peer = try measureLlamaBench(gguf, bin: llamaBin)
@@ -91,7 +94,7 @@ struct DecodeBenchmark: ParsableCommand {
                 oursFirst.cold, oursFirst.warm, peerFirst.cold, peerFirst.warm, oursFirst.rssMiB, peerFirst.rssMiB))
             print(rows.last!)
         }
-        print("\n| dtype | tg\(generate) Panda tok/s | llama.cpp | ratio | pp\(prompt) Panda tok/s | llama.cpp | ratio | tg × model size / bandwidth | first token s, cold / warm: Panda | llama.cpp | peak RSS MiB Panda / llama.cpp |")
+        print("\n| dtype | tg\(generate) Panda tok/s | llama.cpp | ratio | pp\(prompt) Panda tok/s | llama.cpp | ratio | tg × bytes read per token / bandwidth | first token s, cold / warm: Panda | llama.cpp | peak RSS MiB Panda / llama.cpp |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         rows.forEach { print($0) }
     }
