@@ -73,24 +73,25 @@ def generate(out, media):
     tensors["video.clip0.frame0.left"] = video[0, :, 0, :, :32].half()
     tensors["video.clip0.frame0.right"] = video[2, :, 0, :, -32:].half()
     facts["video.shape"] = list(video.shape)
-    facts["video.clips"] = video_clips(video_path)
+    facts["video.clips"] = video_clips(data, video_path)
     save_tensors(os.path.join(directory, "expected.safetensors"), tensors)
     save_json(os.path.join(directory, "expected.json"), facts)
 
 
-def video_clips(path):
-    """The rule pytorchvideo applies: ConstantClipsPerVideoSampler(2 s, 5 clips) over the stream's duration, the
-    frames whose time lies in [start, end), and UniformTemporalSubsample(2) of those (indices 0 and n-1)."""
+def video_clips(data, path):
+    """The frames ImageBind's loader takes: the clips of its ConstantClipsPerVideoSampler(2 s, 5 clips) — which
+    pytorchvideo 0.1.5 spaces (duration − 2) / clips_per_video apart, not / (clips − 1) — the frames whose time
+    lies in [start, end), and UniformTemporalSubsample(2) of those (the first and the last)."""
+    from pytorchvideo.data.clip_sampling import ConstantClipsPerVideoSampler
+
     with av.open(path) as container:
         stream = container.streams.video[0]
         times = [float(frame.pts * stream.time_base) for frame in container.decode(stream)]
-        duration = float(stream.duration * stream.time_base)
+        duration = Fraction(stream.duration * stream.time_base)
+    sampler = ConstantClipsPerVideoSampler(clip_duration=2, clips_per_video=5)
     clips = []
-    max_start = max(Fraction(duration).limit_denominator() - 2, 0)
-    for index in range(5):
-        start = max_start / 4 * index
-        end = start + 2
-        inside = [t for t in times if start <= t < end]
+    for start, end in data.get_clip_timepoints(sampler, duration):
+        inside = [t for t in times if float(start) <= t < float(end)]
         picks = torch.linspace(0, len(inside) - 1, 2).clamp(0, len(inside) - 1).long().tolist()
         clips.append({"start": float(start), "end": float(end), "frame_times": [inside[i] for i in picks]})
     return clips
