@@ -259,6 +259,9 @@ public final class LlamaContext: @unchecked Sendable {
 
     private enum Row { case token(Int), embedding([Float]) }
 
+    /// Up to this many rows of a non-f32 weight go through the matrix-vector kernels rather than OpenBLAS.
+    static let matrixVectorRows = 8
+
     /// Runs `count` rows of `x` (positions length..<length+count) through the decoder.
     private func forward(_ count: Int, wantAllLogits: Bool, emit: (UnsafeBufferPointer<Float>) -> Void) {
         let config = model.config
@@ -360,17 +363,21 @@ public final class LlamaContext: @unchecked Sendable {
         }
     }
 
-    /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). One row goes through the matrix-vector kernels
-    /// (with q8_0 activations for block-quantized weights, as llama.cpp does); several rows through OpenBLAS.
+    /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). A few rows go through the matrix-vector kernels
+    /// (with q8_0 activations for block-quantized weights, as llama.cpp does); more through OpenBLAS.
     private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
         let weight = layer.weight
         let (out, inWidth) = (weight.rows, weight.columns)
-        if rows == 1 {
-            if weight.takesQuantizedInput {
-                quantized.quantize(input)
-                weight.multiply(quantized.blocks, into: output, pool: pool)
-            } else {
-                weight.multiply(input, into: output, pool: pool)
+        if rows <= LlamaContext.matrixVectorRows && weight.dtype != .f32 || rows == 1 {
+            // A few rows: one matrix-vector product each beats widening the whole weight to f32 for OpenBLAS.
+            for row in 0..<rows {
+                let x = input + row * inWidth, y = output + row * out
+                if weight.takesQuantizedInput {
+                    quantized.quantize(x)
+                    weight.multiply(quantized.blocks, into: y, pool: pool)
+                } else {
+                    weight.multiply(x, into: y, pool: pool)
+                }
             }
         } else {
             weight.multiply(count: rows, input, into: output, pool: pool, workspace: workspace)
