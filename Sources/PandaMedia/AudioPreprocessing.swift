@@ -12,15 +12,12 @@ public enum AudioPreprocessing {
     public static let clipsPerItem = 3
     public static let clipSeconds = 2
 
-    /// The normalized log-mel clips of a sound already at 16 kHz, each [128 × 204] (mel-major).
+    /// The normalized log-mel clips of a sound (resampled to 16 kHz as torchaudio does), each [128 × 204].
     public static func clips(_ audio: AudioBuffer, path: String = "audio") throws -> [[Float]] {
-        guard audio.sampleRate == sampleRate else {
-            throw MediaError.unsupported(path: path, reason: "sample rate \(audio.sampleRate) Hz; resampling to 16 kHz is not implemented yet")
-        }
-        guard audio.frameCount > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
-        var waveform = audio.channels.map { $0.map(Double.init) }
+        guard audio.frameCount > 0, audio.sampleRate > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
+        var waveform = Resampler.resample(audio.channels.map { $0.map(Double.init) }, from: audio.sampleRate, to: sampleRate)
         var result: [[Float]] = []
-        for (start, end) in clipBounds(frames: audio.frameCount) {
+        for (start, end) in clipBounds(frames: waveform[0].count) {
             // data.py subtracts each clip's mean in place, on a view of the whole waveform: where clips overlap,
             // later clips see earlier clips' shifts. Reproduced on purpose.
             let count = Double((end - start) * waveform.count)

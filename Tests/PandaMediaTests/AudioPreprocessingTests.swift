@@ -20,3 +20,24 @@ struct AudioPreprocessingTests {
         #expect(bounds.map(\.0) == [0, 2666, 5333] && bounds.map(\.1) == [32000, 34666, 37333])
     }
 }
+
+@Suite("Resampling as torchaudio")
+struct ResamplingTests {
+    @Test("22.05 kHz stereo resampled to 16 kHz matches torchaudio.functional.resample within 1e-5")
+    func resampleMatchesTorchaudio() throws {
+        let audio = try AudioDecoder.decode(path: fixture("media/stereo-22k.wav"))
+        let resampled = Resampler.resample(audio.channels.map { $0.map(Double.init) }, from: 22050, to: 16000)
+        #expect(resampled.map(\.count) == [56000, 56000])
+        let reference = try #require(try Reference.tensors("preprocessing/expected.safetensors")["stereo-22k.resampled"])
+        let ours = resampled.flatMap { $0.prefix(16000).map(Float.init) }
+        #expect(maxAbsoluteDifference(ours, reference.values) <= 1e-5)
+    }
+
+    @Test("the 22.05 kHz file's three clips equal ImageBind's audio tensor within 1e-3")
+    func resampledClipsMatchImageBind() throws {
+        let clips = try AudioPreprocessing.clips(AudioDecoder.decode(path: fixture("media/stereo-22k.wav")))
+        let reference = try #require(try Reference.tensors("preprocessing/expected.safetensors")["audio.stereo-22k"])
+        #expect(reference.shape == [3, 1, 128, 204])
+        #expect(maxAbsoluteDifference(clips.flatMap { $0 }, reference.values) <= 1e-3)
+    }
+}
