@@ -1,0 +1,97 @@
+import Foundation
+
+/// ImageBind's video transform (imagebind/data.py `load_and_transform_video_data`): five 2-second clips placed by
+/// pytorchvideo's ConstantClipsPerVideoSampler, two frames from each (the first and last inside the clip, as
+/// UniformTemporalSubsample(2) picks), shorter side scaled to 224 bilinearly, CLIP normalization, and three
+/// 224 × 224 crops across the longer side: 15 tensors of [3, 2, 224, 224].
+public enum VideoPreprocessing {
+    public static let clipsPerVideo = 5
+    public static let clipSeconds = 2.0
+    public static let size = 224
+
+    /// The clips' [start, end) in seconds: starts k · (duration − 2) / 5 (pytorchvideo 0.1.5 divides by the clip
+    /// count, not the count minus one).
+    public static func clipTimes(duration: Double) -> [(start: Double, end: Double)] {
+        let room = max(duration - clipSeconds, 0)
+        return (0..<clipsPerVideo).map { k in
+            let start = room * Double(k) / Double(clipsPerVideo)
+            return (start, start + clipSeconds)
+        }
+    }
+
+    /// The two frames of each clip: of the decoded frames shown in [start, end), the first and the last.
+    public static func framePairs(_ frames: [VideoFrame], duration: Double) -> [(VideoFrame, VideoFrame)]? {
+        var pairs: [(VideoFrame, VideoFrame)] = []
+        for (start, end) in clipTimes(duration: duration) {
+            let inside = frames.filter { $0.time >= start - 1e-9 && $0.time < end - 1e-9 }
+            guard let first = inside.first, let last = inside.last else { return nil }
+            pairs.append((first, last))
+        }
+        return pairs
+    }
+
+    /// All 15 clip-and-crop tensors of a video, each [3, 2, 224, 224] channel-major, in data.py's order (clip by
+    /// clip, crops left/top, centre, right/bottom).
+    public static func tensors(path: String) throws -> [[Float]] {
+        let reader = try VideoReader(path: path)
+        var frames: [VideoFrame] = []
+        while let frame = try reader.nextFrame() { frames.append(frame) }
+        guard let pairs = framePairs(frames, duration: reader.duration) else {
+            throw MediaError.unreadable(path: path, reason: "some 2-second clip of the \(reader.duration)-second video holds no frame")
+        }
+        return pairs.flatMap { pair in
+            let scaled = [pair.0.image, pair.1.image].map(scaledAndNormalized)
+            return (0..<3).map { crop in cropped(scaled, crop: crop) }
+        }
+    }
+
+    /// Shorter side to 224 by bilinear interpolation of the frame / 255 (torch interpolate, align_corners=False,
+    /// no antialiasing), then (x − mean) / std per channel. Returns the planes and their size.
+    static func scaledAndNormalized(_ image: Image8) -> (values: [Float], width: Int, height: Int) {
+        let (inWidth, inHeight) = (image.width, image.height)
+        let (width, height) = inWidth < inHeight
+            ? (size, Int((Double(inHeight) / Double(inWidth) * Double(size)).rounded(.down)))
+            : (Int((Double(inWidth) / Double(inHeight) * Double(size)).rounded(.down)), size)
+        func sources(_ count: Int, _ input: Int) -> [(Int, Int, Float)] {
+            let scale = Float(input) / Float(count)
+            return (0..<count).map { index in
+                let source = max(scale * (Float(index) + 0.5) - 0.5, 0)
+                let low = min(Int(source), input - 1)
+                return (low, min(low + 1, input - 1), source - Float(low))
+            }
+        }
+        let columns = sources(width, inWidth), rows = sources(height, inHeight)
+        var values = [Float](repeating: 0, count: 3 * width * height)
+        for c in 0..<3 {
+            for (y, (y0, y1, dy)) in rows.enumerated() {
+                for (x, (x0, x1, dx)) in columns.enumerated() {
+                    func pixel(_ px: Int, _ py: Int) -> Float { Float(image.pixels[(py * inWidth + px) * image.channels + min(c, image.channels - 1)]) / 255 }
+                    let top = (1 - dx) * pixel(x0, y0) + dx * pixel(x1, y0)
+                    let bottom = (1 - dx) * pixel(x0, y1) + dx * pixel(x1, y1)
+                    let value = (1 - dy) * top + dy * bottom
+                    values[(c * height + y) * width + x] = (value - VisionPreprocessing.mean[c]) / VisionPreprocessing.standardDeviation[c]
+                }
+            }
+        }
+        return (values, width, height)
+    }
+
+    /// Crop `crop` (0, 1, 2) of pytorchvideo's uniform_crop across the longer side: offset 0, ceil((L − 224) / 2)
+    /// or L − 224; both frames stacked as [3, 2, 224, 224].
+    static func cropped(_ frames: [(values: [Float], width: Int, height: Int)], crop: Int) -> [Float] {
+        let (width, height) = (frames[0].width, frames[0].height)
+        func offset(_ length: Int) -> Int { [0, Int((Double(length - size) / 2).rounded(.up)), length - size][crop] }
+        let (left, top) = width > height ? (offset(width), Int((Double(height - size) / 2).rounded(.up))) : (Int((Double(width - size) / 2).rounded(.up)), offset(height))
+        var out = [Float](repeating: 0, count: 3 * 2 * size * size)
+        for c in 0..<3 {
+            for (t, frame) in frames.enumerated() {
+                for y in 0..<size {
+                    for x in 0..<size {
+                        out[((c * 2 + t) * size + y) * size + x] = frame.values[(c * height + top + y) * width + left + x]
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
