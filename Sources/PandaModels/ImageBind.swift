@@ -298,8 +298,10 @@ struct ModalityEncoder {
         let patchCount = tokens - 1
         var patchLength: Int
         var patches: [Float]
+        let stemWeight: WeightMatrix, stemNorm: LayerNorm?
         switch stem {
-        case .convolution(let weight, let channels, let frames, let kernel, let stride, let height, let imageWidth, _):
+        case .convolution(let weight, let channels, let frames, let kernel, let stride, let height, let imageWidth, let norm):
+            (stemWeight, stemNorm) = (weight, norm)
             var shape = tensor.shape
             if modality == .vision && shape.count == 4 { shape.insert(1, at: 2) }  // an image is one frame
             let expected = modality == .vision ? [batch, channels, shape.count > 2 ? shape[2] : 0, height, imageWidth] : [batch, channels, height, imageWidth]
@@ -333,7 +335,8 @@ struct ModalityEncoder {
                     }
                 }
             }
-        case .imu(let weight, _):
+        case .imu(let weight, let norm):
+            (stemWeight, stemNorm) = (weight, norm)
             guard tensor.shape == [batch, 6, 2000], batch > 0 else {
                 throw ModelError.badInput(reason: "imu input has shape \(tensor.shape); expected [B, 6, 2000]")
             }
@@ -351,15 +354,9 @@ struct ModalityEncoder {
         case .text:
             preconditionFailure("text has no patches")
         }
-        let weight: WeightMatrix, norm: LayerNorm?
-        switch stem {
-        case .convolution(let w, _, _, _, _, _, _, let n): (weight, norm) = (w, n)
-        case .imu(let w, let n): (weight, norm) = (w, n)
-        case .text: preconditionFailure()
-        }
         var embedded = [Float](repeating: 0, count: batch * patchCount * width)
-        weight.multiply(count: batch * patchCount, patches, into: &embedded, pool: pool, workspace: workspace)
-        norm?.apply(&embedded, rows: batch * patchCount)
+        stemWeight.multiply(count: batch * patchCount, patches, into: &embedded, pool: pool, workspace: workspace)
+        stemNorm?.apply(&embedded, rows: batch * patchCount)
         var x = [Float](repeating: 0, count: batch * tokens * width)
         for item in 0..<batch {
             for i in 0..<width { x[item * tokens * width + i] = classToken![i] }
