@@ -114,26 +114,23 @@ static void run(panda_pool *pool) {
         if (++spins > 1000) sched_yield();
 }
 
-void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x, float *y, size_t rows, size_t cols) {
-    pool->kind = JOB_MATVEC;
+static void run_job(panda_pool *pool, int kind, int dtype, const void *w, const void *x, float *y, size_t cols,
+                    size_t row_begin, size_t row_end) {
+    pool->kind = kind;
     pool->dtype = dtype;
     pool->w = w;
     pool->x = x;
     pool->y = y;
     pool->cols = cols;
-    pool->row_begin = 0;
-    pool->row_end = rows;
-    run(pool);
-}
-
-void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {
-    pool->kind = JOB_ROWS_TO_F32;
-    pool->dtype = dtype;
-    pool->w = w;
-    pool->x = NULL;
-    pool->y = out;
-    pool->cols = cols;
     pool->row_begin = row_begin;
     pool->row_end = row_end;
     run(pool);
+}
+
+void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x, float *y, size_t rows, size_t cols) {
+    run_job(pool, JOB_MATVEC, dtype, w, x, y, cols, 0, rows);
+}
+
+void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {
+    run_job(pool, JOB_ROWS_TO_F32, dtype, w, NULL, out, cols, row_begin, row_end);
 }
