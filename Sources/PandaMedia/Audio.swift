@@ -14,7 +14,7 @@ public enum AudioDecoder {
     /// Reads WAV, FLAC, OGG/Vorbis and the other formats libsndfile knows, samples scaled as
     /// `soundfile.read(dtype="float32")` scales them (PCM divided by 2^(bits-1)).
     public static func decode(path: String) throws -> AudioBuffer {
-        _ = try MediaFile.read(path)
+        try MediaFile.check(path)
         var info = SF_INFO()
         guard let file = sf_open(path, Int32(SFM_READ), &info) else {
             throw MediaError.unreadable(path: path, reason: "not a sound file libsndfile can read: \(String(cString: sf_strerror(nil)))")

@@ -49,9 +49,9 @@ public enum ImageDecoder {
     /// Decodes a picture file — JPEG through libjpeg, other formats (PNG, WebP, BMP, TIFF, GIF) through FFmpeg —
     /// to its stored channels, with the EXIF orientation applied. The format is recognized by content, not name.
     public static func decode(path: String) throws -> Image8 {
-        let data = try MediaFile.read(path)
-        if data.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(data, path: path) }
-        return try FFmpegImage.decode(path: path)
+        try MediaFile.check(path)
+        guard try MediaFile.starts(path, with: [0xFF, 0xD8, 0xFF]) else { return try FFmpegImage.decode(path: path) }
+        return try decodeJPEG(MediaFile.read(path), path: path)
     }
 
     static func decodeJPEG(_ data: Data, path: String) throws -> Image8 {
@@ -80,5 +80,12 @@ enum MediaFile {
         guard let data = FileManager.default.contents(atPath: path) else { throw MediaError.unreadable(path: path, reason: "cannot read the file") }
         guard !data.isEmpty else { throw MediaError.unreadable(path: path, reason: "the file is empty") }
         return data
+    }
+
+    /// Whether the file begins with `magic`, reading only those bytes.
+    static func starts(_ path: String, with magic: [UInt8]) throws -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw MediaError.unreadable(path: path, reason: "cannot read the file") }
+        defer { try? handle.close() }
+        return (try handle.read(upToCount: magic.count)).map { Array($0) == magic } ?? false
     }
 }
