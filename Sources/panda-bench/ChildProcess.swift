@@ -40,3 +40,15 @@ enum ChildProcess {
             peakResidentBytes: usage.ru_maxrss * 1024)  // ru_maxrss is in KiB on Linux
     }
 }
+
+enum PageCache {
+    /// Writes back dirty pages and drops the page cache, so the next run reads from disk; false without root.
+    @discardableResult
+    static func drop() -> Bool {
+        sync()
+        guard let handle = FileHandle(forWritingAtPath: "/proc/sys/vm/drop_caches") else { return false }
+        handle.write(Data("3\n".utf8))
+        try? handle.close()
+        return true
+    }
+}

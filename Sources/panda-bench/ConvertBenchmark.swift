@@ -108,13 +108,7 @@ struct ConvertBenchmark: ParsableCommand {
     /// Each converter should start with the checkpoint on disk, not in a page cache warmed by the previous one;
     /// dropping caches needs root, so without it the note in the output says the runs were warm.
     private func dropPageCacheIfAllowed() {
-        sync()
-        if let handle = FileHandle(forWritingAtPath: "/proc/sys/vm/drop_caches") {
-            handle.write(Data("3\n".utf8))
-            try? handle.close()
-        } else {
-            print("  (page cache not dropped: not root; input may be partly cached)")
-        }
+        if !PageCache.drop() { print("  (page cache not dropped: not root; input may be partly cached)") }
     }
 }
 

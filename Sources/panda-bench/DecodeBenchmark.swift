@@ -148,13 +148,7 @@ struct DecodeBenchmark: ParsableCommand {
 
     /// Wall time of a one-token generation from process start, with the page cache dropped (cold) and then not.
     private func firstToken(_ command: [String]) throws -> (cold: Double, warm: Double, rssMiB: Double) {
-        sync()
-        var dropped = false
-        if let handle = FileHandle(forWritingAtPath: "/proc/sys/vm/drop_caches") {
-            handle.write(Data("3\n".utf8))
-            try? handle.close()
-            dropped = true
-        }
+        let dropped = PageCache.drop()
         let cold = try ChildProcess.run(command, quietly: true)
         let warm = try ChildProcess.run(command, quietly: true)
         try check(warm, command[0])
