@@ -25,6 +25,7 @@ let package = Package(
         // System libraries (Debian packages installed by .ci/run).
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CSndfile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(
@@ -40,7 +41,7 @@ let package = Package(
         .target(
             name: "PandaModels",
             dependencies: [
-                "PandaFormat", "PandaKernels", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "PandaFormat", "PandaKernels", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             exclude: ["Tokenizers/sentencepiece_model.proto"]),

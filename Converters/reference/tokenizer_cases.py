@@ -66,6 +66,18 @@ SCALAR_RANGES = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0
                  (0x3040, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0x1F300, 0x1F6FF), (0x2000, 0x206F)]
 
 
+# Text that exercises each of ftfy's fixes and html.unescape's rules, which CLIP's cleaning applies before BPE.
+FTFY_CASES = [
+    "\uff2c\uff2f\uff35\uff24\u3000\uff2e\uff2f\uff29\uff33\uff25\uff33", "Broken text&hellip; it&#x2019;s \ufb02ubberi\ufb01c!",
+    "&macr;\\_(\u00e3\x83\x84)_/&macr;", "P&EACUTE;REZ and BUNDESSTRA&SZLIG;E", "voil\u00c3 le travail", "s\u00c3\u00b3",
+    "\u00e2\u20ac\u0153quoted\u00e2\u20ac\x9d", "\x1b[36;44mcolored\x1b[0m text", "this&not that", "&#128512; &#x1F600; &#0; &#xD800; &#99999999999;",
+    "&amp;lt;double&amp;gt; &amp;amp;", "&notit; &notin; &copy &COPY; &ntilde; &NTILDE; &nTILDE;", "\u2018single\u2019 \u201cdouble\u201d \u02bcn",
+    "caf\u00e9 \u2014 \u00e9l\u00e8ve", "\u0420\u045f\u0421\u0402\u0420\u0451\u0420\u0406\u0420\u00b5\u0421\u201a", "\u00c3\u00a9t\u00c3\u00a9 \u00c3\u00a0 Paris",
+    "line\u2028separator\u2029paragraph\x85next", "C1 \x80 controls \x9f here", "\ufeffbyte order mark", "tab\tand\x0bvertical\x0cfeed",
+    "<p>&amp; in markup</p> &amp; outside", "\u0130stanbul \u03a3\u039f\u03a6\u039f\u03a3 \u1e9e", "\u00bd \u00b2 \u2460 \u0663\u0664",
+]
+
+
 def corpus(seed, count):
     """Hand-written strings, then seeded combinations of words and random code points from many scripts."""
     rng = random.Random(seed)
@@ -91,7 +103,7 @@ def generate(out, processor):
     tokenizer = SimpleTokenizer(bpe_path=bpe_path)
     clip_texts = corpus(11, 600) + ["&amp; &lt;b&gt; html entities &quot;quoted&quot;", "mojibake: cafÃ© and donâ€™t",
                                       "word " * 100, "UPPER lower MiXeD", "it's they're we've I'm you'll he'd",
-                                      "!!!???... ---", "a photo of a panda."]
+                                      "!!!???... ---", "a photo of a panda."] + FTFY_CASES
     save_json(os.path.join(out, "tokenizers", "clip-corpus.json"), [
-        {"text": text, "bpe": tokenizer.encode(text), "ids": tokenizer(text)[0].tolist()} for text in clip_texts])
+        {"text": text, "bpe": tokenizer.encode(text), "ids": tokenizer(text).tolist()} for text in clip_texts])
     shutil.copyfile(bpe_path, os.path.join(out, "imagebind", "bpe_simple_vocab_16e6.txt.gz"))

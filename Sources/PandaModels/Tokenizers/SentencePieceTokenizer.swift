@@ -8,11 +8,13 @@ import SwiftProtobuf
 public enum TokenizerError: LocalizedError, Equatable, Sendable {
     case unreadableModel(String)
     case unsupported(String)
+    case malformed(String)
 
     public var errorDescription: String? {
         switch self {
         case .unreadableModel(let reason): "tokenizer.model: \(reason)"
         case .unsupported(let reason): "tokenizer.model: unsupported: \(reason)"
+        case .malformed(let reason): reason
         }
     }
 }
