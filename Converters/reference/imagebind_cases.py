@@ -96,5 +96,9 @@ def generate(out):
             outputs[f"{modality}.tokens"] = trunk_in["tokens"][0]
             outputs[f"{modality}.trunk"] = trunk_out[0]
             outputs[f"{modality}.head"] = head_out[0]
+        # The embedding-space operations of ImageBind's README: zero-shot as softmax(x @ text.T), and cosine similarity.
+        outputs["zero_shot.vision_text"] = torch.softmax(outputs["vision"] @ outputs["text"].T, dim=-1)
+        outputs["zero_shot.audio_text"] = torch.softmax(outputs["audio"] @ outputs["text"].T, dim=-1)
+        outputs["cosine.vision_audio"] = torch.nn.functional.cosine_similarity(outputs["vision"][:, None], outputs["audio"][None], dim=-1)
     save_tensors(os.path.join(directory, "outputs.safetensors"), outputs)
     return outputs["vision"], outputs["audio"]

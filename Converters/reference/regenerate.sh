@@ -13,7 +13,7 @@ venv="${PANDA_REFENV:-$cache/refenv}"
 llama_cpp_python=0.3.36
 mkdir -p "$cache"
 
-if ! "$venv/bin/python" -c "import torch, imagebind" 2>/dev/null; then
+if ! (cd "$here" && "$venv/bin/python" -c "import common; common.import_imagebind()") 2>/dev/null; then
     echo "Creating the reference environment in $venv …"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet -r "$here/requirements.txt"

@@ -78,6 +78,35 @@ struct ImageBindParityTests {
         try check(model.embed(.imu(tensor("imu"))), against: "imu")
     }
 
+    @Test("texts tokenized with the embedded CLIP vocabulary embed exactly as ImageBind's load_and_transform_text inputs")
+    func textFromStrings() throws {
+        let texts = ["a photo of a panda eating bamboo", "A dog barks at the mailman!", "thermal image of a person at night"]
+        let tokenizer = try CLIPTokenizer(weights: model.weights)
+        let ids = try #require(inputs["text"])
+        #expect(texts.map(tokenizer.tokenize) == (0..<ids.shape[0]).map { ids.row($0).map { Int($0) } })
+        try check(model.embed(texts: texts, tokenizer: tokenizer), against: "text")
+    }
+
+    @Test("zero-shot probabilities and cosine similarities equal torch.softmax(x @ text.T) and F.cosine_similarity")
+    func embeddingSpace() throws {
+        func rows(_ name: String) throws -> [[Float]] {
+            let value = try #require(outputs[name])
+            return (0..<value.shape[0]).map { value.row($0) }
+        }
+        let (vision, audio, text) = try (rows("vision"), rows("audio"), rows("text"))
+        for (computed, name) in [(EmbeddingSpace.zeroShot(vision, labels: text), "zero_shot.vision_text"),
+                                 (EmbeddingSpace.zeroShot(audio, labels: text), "zero_shot.audio_text"),
+                                 (EmbeddingSpace.cosineSimilarity(vision, audio), "cosine.vision_audio")] {
+            let expected = try rows(name)
+            #expect(computed.count == expected.count)
+            for (row, reference) in zip(computed, expected) { #expect(maxAbsoluteDifference(row, reference) <= 1e-5, "\(name)") }
+        }
+        let cosine = try rows("cosine.vision_audio")
+        let best = EmbeddingSpace.nearest(vision[0], in: audio, k: 2)
+        #expect(best.map(\.index) == (cosine[0][0] >= cosine[0][1] ? [0, 1] : [1, 0]))
+        #expect(abs(best[0].score - max(cosine[0][0], cosine[0][1])) <= 1e-5)
+    }
+
     @Test("an input of the wrong shape is refused with the expected shape named")
     func wrongShape() throws {
         #expect(throws: ModelError.self) { try model.embed(.imu(FloatTensor(shape: [1, 6, 1500], values: [Float](repeating: 0, count: 9000)))) }
