@@ -7,21 +7,28 @@ public struct GenerationOptions: Sendable, Equatable {
     /// Generation stops when the text contains one of these; the text returned ends before it.
     public var stopStrings: [String]
     public var stopAtEOS: Bool
+    /// Generation stops when this token is produced; the returned tokens then end `dropping` tokens earlier.
+    public var stopToken: (id: Int, dropping: Int)?
 
-    public init(maxNewTokens: Int = 256, sampling: SamplingOptions = .greedy, stopStrings: [String] = [], stopAtEOS: Bool = true) {
+    public init(
+        maxNewTokens: Int = 256, sampling: SamplingOptions = .greedy, stopStrings: [String] = [], stopAtEOS: Bool = true,
+        stopToken: (id: Int, dropping: Int)? = nil
+    ) {
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.stopStrings = stopStrings
         self.stopAtEOS = stopAtEOS
+        self.stopToken = stopToken
     }
 
-    /// PandaGPT stops at the token `##` (2277), which begins the next `\n### Human:` turn, and drops it with
-    /// the newline before it; on text, that is stopping at "\n##".
-    public static let pandaGPTStops = ["\n##"]
+    public static func == (a: GenerationOptions, b: GenerationOptions) -> Bool {
+        (a.maxNewTokens, a.sampling, a.stopStrings, a.stopAtEOS) == (b.maxNewTokens, b.sampling, b.stopStrings, b.stopAtEOS)
+            && a.stopToken?.id == b.stopToken?.id && a.stopToken?.dropping == b.stopToken?.dropping
+    }
 }
 
 public struct Generation: Sendable, Equatable {
-    public enum StopReason: Sendable, Equatable { case endOfSequence, stopString(String), maxTokens, contextFull }
+    public enum StopReason: Sendable, Equatable { case endOfSequence, stopString(String), stopToken(Int), maxTokens, contextFull }
 
     public var text: String
     public var tokens: [Int]
@@ -70,13 +77,23 @@ public struct Generator {
             }
             tokens.append(current)
             history.append(current)
+            if let stop = options.stopToken, current == stop.id {
+                tokens.removeLast(min(stop.dropping, tokens.count))
+                text = tokenizer.decode(tokens)
+                stopReason = .stopToken(stop.id)
+                break
+            }
             text = tokenizer.decode(tokens)
             if let stop = options.stopStrings.compactMap({ s in text.range(of: s).map { (s, $0) } }).min(by: { $0.1.lowerBound < $1.1.lowerBound }) {
                 text = String(text[..<stop.1.lowerBound])
                 stopReason = .stopString(stop.0)
                 break
             }
-            let final = Self.finalPrefixLength(text, holdingBackPrefixesOf: options.stopStrings)
+            var final = Self.finalPrefixLength(text, holdingBackPrefixesOf: options.stopStrings)
+            if let stop = options.stopToken, stop.dropping > 1 {
+                // The last tokens may yet be dropped by the stop token: hold their text back.
+                final = min(final, tokenizer.decode(Array(tokens.dropLast(stop.dropping - 1))).count)
+            }
             if final > emitted {
                 onText(String(text.dropFirst(emitted).prefix(final - emitted)))
                 emitted = final

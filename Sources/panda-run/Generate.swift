@@ -75,6 +75,7 @@ struct Generate: ParsableCommand {
         let reason = switch generation.stopReason {
         case .endOfSequence: "end of sequence"
         case .stopString(let stop): "stop string \(stop.debugDescription)"
+        case .stopToken(let id): "stop token \(id)"
         case .maxTokens: "--max-tokens reached"
         case .contextFull: "context full"
         }

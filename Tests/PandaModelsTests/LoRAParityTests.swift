@@ -61,21 +61,35 @@ struct LoRAParityTests {
         }
     }
 
-    @Test("PandaGPT's prompt — BOS, '### Human: <Img>', the projected ImageBind token, '</Img> … ### Assistant:' — matches openllama.py")
+    @Test("PandaGPT's feature token (Σ llama_proj of each modality), prompt pieces and greedy answer match openllama.py's code path")
     func pandaGPTPrompt() throws {
         let expected = try Reference.json("pandagpt/expected.json", as: PandaGPTExpected.self)
         let tensors = try Reference.tensors("pandagpt/expected.safetensors")
-        let model = try Llama(path: basePath, adapterPath: adapterPath)
-        let tokenizer = try SentencePieceTokenizer(weights: model.weights)
+        let pandaGPT = try PandaGPT(decoderPath: basePath, adapterPath: adapterPath)
+        let vision = try #require(tensors["imagebind.vision"]).values
+        let audio = try #require(tensors["imagebind.audio"]).values
         for (index, promptCase) in expected.cases.enumerated() {
-            // The two text pieces are tokenized separately, each with SentencePiece's dummy-prefix space.
-            #expect(tokenizer.encode("### Human: <Img>", addBOS: true) == promptCase.ids_before)
-            #expect(tokenizer.encode("</Img> " + promptCase.prompt + "\n### Assistant:") == promptCase.ids_after)
-            let feature = try #require(tensors["case\(index).feature"]).values
-            let context = LlamaContext(model: model, capacity: 128, threads: 2)
-            let logits = try context.evaluate([.tokens(promptCase.ids_before), .embedding(feature), .tokens(promptCase.ids_after)])
+            let embeddings = promptCase.modalities == "image" ? [vision] : [vision, audio]
+            let feature = try pandaGPT.feature(embeddings)
+            #expect(maxAbsoluteDifference(feature, try #require(tensors["case\(index).feature"]).values) <= 1e-5, "\(promptCase.modalities)")
+            // BOS + "### Human: <Img>", the feature, then "</Img> " + question + "\n### Assistant:", tokenized apart.
+            #expect(pandaGPT.prompt(feature: feature, question: promptCase.prompt)
+                    == [.tokens(promptCase.ids_before), .embedding(feature), .tokens(promptCase.ids_after)])
+            let context = LlamaContext(model: pandaGPT.decoder, capacity: 128, threads: 2)
+            let logits = try context.evaluate(pandaGPT.prompt(feature: feature, question: promptCase.prompt))
             #expect(maxAbsoluteDifference(logits, try #require(tensors["case\(index).logits"]).values) <= 1e-4, "\(promptCase.modalities)")
-            #expect(try greedy(context, 48) == promptCase.greedy48, "\(promptCase.modalities)")
+            let answer = try pandaGPT.answer(
+                embeddings: embeddings, question: promptCase.prompt, options: GenerationOptions(maxNewTokens: 48, stopAtEOS: false), threads: 2)
+            #expect(answer.tokens == promptCase.greedy48, "\(promptCase.modalities)")
         }
+    }
+
+    @Test("later turns follow web_demo.py's history format, with the feature token only in the first")
+    func pandaGPTHistory() {
+        let history = [PandaGPT.Turn(question: "What is it?", answer: "A panda."), PandaGPT.Turn(question: "Where?", answer: "In a forest.")]
+        #expect(PandaGPT.conversationText(question: "Describe it.", history: [])
+                == "</Img> Describe it.\n### Assistant:")
+        #expect(PandaGPT.conversationText(question: "Is it eating?", history: history)
+                == "</Img> What is it?\n### Assistant: A panda.\n### Human: Where?\n### Assistant: In a forest.\n### Human: Is it eating?\n### Assistant:")
     }
 }

@@ -1,0 +1,103 @@
+import Foundation
+import PandaKernels
+
+/// PandaGPT (openllama.py): ImageBind embeddings, each projected into the decoder's width by `llama_proj` and
+/// summed, become one feature token in a Vicuna v0 conversation.
+public final class PandaGPT: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    public let decoder: Llama
+    public let tokenizer: SentencePieceTokenizer
+    /// `llama_proj.weight` [hidden, imagebind_dim] and `llama_proj.bias` [hidden], from the adapter (or, for a
+    /// decoder converted with --merge-lora, from the decoder's own file).
+    let projectionWeight: [Float]
+    let projectionBias: [Float]
+    public let imagebindDimension: Int
+
+    /// The text before the feature token (after BOS) and the marker that closes it.
+    public static let humanStart = "### Human: <Img>"
+    public static let featureEnd = "</Img> "
+    /// The demo stops once the token "##" (2277) appears — the start of the next "\n### Human:" — and drops it
+    /// together with the newline before it.
+    public static let stopToken = (id: 2277, dropping: 2)
+
+    public struct Turn: Sendable, Equatable {
+        public var question: String
+        public var answer: String
+        public init(question: String, answer: String) { (self.question, self.answer) = (question, answer) }
+    }
+
+    public init(decoder: Llama) throws {
+        self.decoder = decoder
+        tokenizer = try SentencePieceTokenizer(weights: decoder.weights)
+        let hidden = decoder.config.hiddenSize
+        guard let source = [decoder.adapter, decoder.weights].compactMap({ $0 }).first(where: { $0.contains("llama_proj.weight") }) else {
+            throw ModelError.badConfig(
+                path: decoder.adapter?.path ?? decoder.weights.path,
+                reason: "no llama_proj: give the PandaGPT delta converted with --recipe pandagpt-delta as the adapter")
+        }
+        guard let info = try? source.file.info("llama_proj.weight"), info.shape.count == 2, info.shape[0] == hidden else {
+            throw ModelError.badConfig(path: source.path, reason: "llama_proj.weight must be [\(hidden), imagebind_dim] for this decoder")
+        }
+        imagebindDimension = info.shape[1]
+        projectionWeight = try source.floats("llama_proj.weight", shape: [hidden, imagebindDimension])
+        projectionBias = try source.floats("llama_proj.bias", shape: [hidden])
+    }
+
+    public convenience init(decoderPath: String, adapterPath: String? = nil) throws {
+        try self.init(decoder: Llama(path: decoderPath, adapterPath: adapterPath))
+    }
+
+    /// The feature token for one item: Σ llama_proj(e) over its modalities' embeddings (extract_multimodal_feature),
+    /// each with the bias, and no renormalization.
+    public func feature(_ embeddings: [[Float]]) throws -> [Float] {
+        guard !embeddings.isEmpty else { throw ModelError.badInput(reason: "PandaGPT needs at least one embedding for its feature token") }
+        for embedding in embeddings where embedding.count != imagebindDimension {
+            throw ModelError.badInput(reason: "an embedding has \(embedding.count) values; llama_proj takes \(imagebindDimension)")
+        }
+        let hidden = projectionBias.count
+        var projected = [Float](repeating: 0, count: embeddings.count * hidden)
+        BLAS.sgemm(m: embeddings.count, n: hidden, k: imagebindDimension, a: embeddings.flatMap { $0 }, b: projectionWeight, transposeB: true, c: &projected)
+        var feature = [Float](repeating: 0, count: hidden)
+        for item in embeddings.indices {
+            for index in 0..<hidden { feature[index] += projected[item * hidden + index] + projectionBias[index] }
+        }
+        return feature
+    }
+
+    /// The conversation text after the feature token, as web_demo.py builds it: earlier turns, then the question.
+    public static func conversationText(question: String, history: [Turn]) -> String {
+        var text = ""
+        for (index, turn) in history.enumerated() {
+            text += (index == 0 ? "" : " Human: ") + "\(turn.question)\n### Assistant: \(turn.answer)\n###"
+        }
+        text += history.isEmpty ? question : " Human: \(question)"
+        return featureEnd + text + "\n### Assistant:"
+    }
+
+    /// prepare_generation_embedding: BOS and "### Human: <Img>", the feature token, then the conversation; the two
+    /// text pieces are tokenized separately, each with SentencePiece's leading space.
+    public func prompt(feature: [Float], question: String, history: [Turn] = []) -> [DecoderInput] {
+        [.tokens(tokenizer.encode(Self.humanStart, addBOS: true)), .embedding(feature),
+         .tokens(tokenizer.encode(Self.conversationText(question: question, history: history)))]
+    }
+
+    /// Generation settings that end an answer where PandaGPT's demo does.
+    public static func answerOptions(maxNewTokens: Int = 256, sampling: SamplingOptions = .greedy) -> GenerationOptions {
+        GenerationOptions(maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken)
+    }
+
+    /// One answer to `question` about the item whose ImageBind embeddings are given, in a fresh context.
+    public func answer(
+        embeddings: [[Float]], question: String, history: [Turn] = [], options: GenerationOptions? = nil, threads: Int = ThreadPool.coreCount,
+        onText: (String) -> Void = { _ in }
+    ) throws -> Generation {
+        let options = options ?? Self.answerOptions()
+        let prompt = try prompt(feature: feature(embeddings), question: question, history: history)
+        let promptLength = prompt.reduce(0) { count, input in
+            if case .tokens(let ids) = input { return count + ids.count }
+            return count + 1
+        }
+        let context = LlamaContext(model: decoder, capacity: min(decoder.config.maxPositionEmbeddings, promptLength + options.maxNewTokens), threads: threads)
+        return try Generator(context: context, tokenizer: tokenizer).generate(prompt, options: options, onText: onText)
+    }
+}
