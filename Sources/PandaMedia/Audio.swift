@@ -1,3 +1,4 @@
+import CFFmpeg
 import CSndfile
 import Foundation
 
@@ -11,13 +12,21 @@ public struct AudioBuffer: Sendable, Equatable {
 }
 
 public enum AudioDecoder {
-    /// Reads WAV, FLAC, OGG/Vorbis and the other formats libsndfile knows, samples scaled as
-    /// `soundfile.read(dtype="float32")` scales them (PCM divided by 2^(bits-1)).
+    /// Reads a sound at its own sample rate. WAV, FLAC, OGG/Vorbis and the other formats libsndfile knows go through
+    /// libsndfile, samples scaled as `soundfile.read(dtype="float32")` scales them (PCM divided by 2^(bits-1)). A file
+    /// libsndfile cannot open — MP3 where libsndfile lacks it, AAC/M4A, the audio track of a video — is decoded with
+    /// FFmpeg instead (see `decodeWithFFmpeg`).
     public static func decode(path: String) throws -> AudioBuffer {
         try MediaFile.check(path)
         var info = SF_INFO()
         guard let file = sf_open(path, Int32(SFM_READ), &info) else {
-            throw MediaError.unreadable(path: path, reason: "not a sound file libsndfile can read: \(String(cString: sf_strerror(nil)))")
+            let sndfileReason = String(cString: sf_strerror(nil))
+            do {
+                return try decodeWithFFmpeg(path: path)
+            } catch MediaError.unreadable(_, let reason), MediaError.unsupported(_, let reason) {
+                throw MediaError.unreadable(
+                    path: path, reason: "not a sound file libsndfile or FFmpeg can read (libsndfile: \(sndfileReason); FFmpeg: \(reason))")
+            }
         }
         defer { sf_close(file) }
         let channels = Int(info.channels), frames = Int(info.frames)
@@ -30,5 +39,107 @@ public enum AudioDecoder {
         }
         let split = (0..<channels).map { channel in (0..<frames).map { interleaved[$0 * channels + channel] } }
         return AudioBuffer(sampleRate: Int(info.samplerate), channels: split)
+    }
+
+    /// The best audio stream of any file FFmpeg opens (MP3, AAC, M4A, a video's sound track), decoded with libavcodec
+    /// at its native rate, as float planar samples. Decoders that already give float planar (AAC, MP3) hand over their
+    /// own samples untouched; any other sample format is converted (not resampled) by libswresample.
+    static func decodeWithFFmpeg(path: String) throws -> AudioBuffer {
+        FFmpegLog.silence()
+        func failure(_ code: Int32, _ what: String) -> MediaError { .unreadable(path: path, reason: "\(what): \(FFmpegLog.describe(code))") }
+        var format: UnsafeMutablePointer<AVFormatContext>?
+        var status = avformat_open_input(&format, path, nil, nil)
+        guard status >= 0 else { throw failure(status, "not a media file FFmpeg can open") }
+        defer { avformat_close_input(&format) }
+        status = avformat_find_stream_info(format, nil)
+        guard status >= 0 else { throw failure(status, "cannot read the stream information") }
+        var decoder: UnsafePointer<AVCodec>?
+        let index = av_find_best_stream(format, AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0)
+        guard index >= 0, let decoder, let stream = format!.pointee.streams[Int(index)] else {
+            throw MediaError.unsupported(path: path, reason: "has no audio stream")
+        }
+        var codec = avcodec_alloc_context3(decoder)
+        defer { avcodec_free_context(&codec) }
+        guard let codec else { throw MediaError.unreadable(path: path, reason: "out of memory") }
+        avcodec_parameters_to_context(codec, stream.pointee.codecpar)
+        codec.pointee.thread_count = 1
+        status = avcodec_open2(codec, decoder, nil)
+        guard status >= 0 else { throw failure(status, "cannot open the audio decoder") }
+        var packet = av_packet_alloc(), frame = av_frame_alloc()
+        var resampler: OpaquePointer?
+        defer {
+            swr_free(&resampler)
+            av_frame_free(&frame)
+            av_packet_free(&packet)
+        }
+        guard let packet, let frame else { throw MediaError.unreadable(path: path, reason: "out of memory") }
+        var channels: [[Float]] = []
+        var sampleRate = 0
+
+        /// Appends one decoded frame's samples to `channels`.
+        func take(_ frame: UnsafeMutablePointer<AVFrame>) throws {
+            let channelCount = Int(frame.pointee.ch_layout.nb_channels), count = Int(frame.pointee.nb_samples)
+            if channels.isEmpty {
+                guard channelCount > 0, frame.pointee.sample_rate > 0 else { throw MediaError.unreadable(path: path, reason: "no channels or no sample rate") }
+                channels = Array(repeating: [], count: channelCount)
+                sampleRate = Int(frame.pointee.sample_rate)
+            }
+            guard channelCount == channels.count, Int(frame.pointee.sample_rate) == sampleRate else {
+                throw MediaError.unsupported(path: path, reason: "the channel count or sample rate changes midway through the stream")
+            }
+            let sampleFormat = AVSampleFormat(frame.pointee.format)
+            if sampleFormat == AV_SAMPLE_FMT_FLTP {
+                for channel in 0..<channelCount {
+                    let plane = UnsafeRawPointer(frame.pointee.extended_data[channel]!).assumingMemoryBound(to: Float.self)
+                    channels[channel].append(contentsOf: UnsafeBufferPointer(start: plane, count: count))
+                }
+                return
+            }
+            if resampler == nil {
+                var inputLayout = frame.pointee.ch_layout, outputLayout = frame.pointee.ch_layout
+                let made = swr_alloc_set_opts2(
+                    &resampler, &outputLayout, AV_SAMPLE_FMT_FLTP, Int32(sampleRate), &inputLayout, sampleFormat, Int32(sampleRate), 0, nil)
+                guard made >= 0, swr_init(resampler) >= 0 else {
+                    let name = av_get_sample_fmt_name(sampleFormat).map { String(cString: $0) } ?? "sample format \(sampleFormat.rawValue)"
+                    throw MediaError.unsupported(path: path, reason: "cannot convert \(name) samples to float")
+                }
+            }
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(channelCount * count, 1))
+            defer { scratch.deallocate() }
+            var planes: [UnsafeMutablePointer<UInt8>?] = (0..<channelCount).map {
+                UnsafeMutableRawPointer(scratch + $0 * count).assumingMemoryBound(to: UInt8.self)
+            }
+            let converted = frame.pointee.extended_data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: channelCount) { source in
+                swr_convert(resampler, &planes, Int32(count), source, Int32(count))
+            }
+            guard converted >= 0 else { throw failure(converted, "sample conversion failed") }
+            for channel in 0..<channelCount {
+                channels[channel].append(contentsOf: UnsafeBufferPointer(start: scratch + channel * count, count: Int(converted)))
+            }
+        }
+
+        var draining = false
+        while true {
+            let received = avcodec_receive_frame(codec, frame)
+            if received == 0 {
+                defer { av_frame_unref(frame) }
+                try take(frame)
+                continue
+            }
+            if received == panda_averror_eof() { break }
+            guard received == panda_averror_eagain() else { throw failure(received, "corrupt audio data") }
+            guard !draining else { break }
+            if av_read_frame(format, packet) < 0 {
+                draining = true
+                avcodec_send_packet(codec, nil)  // flush the frames the decoder still holds
+                continue
+            }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == index else { continue }
+            let sent = avcodec_send_packet(codec, packet)
+            guard sent >= 0 || sent == panda_averror_eagain() else { throw failure(sent, "corrupt audio data") }
+        }
+        guard let first = channels.first, !first.isEmpty else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
+        return AudioBuffer(sampleRate: sampleRate, channels: channels)
     }
 }

@@ -1,0 +1,21 @@
+"""The same small picture in the lossless formats the FFmpeg image path reads: Tests/Fixtures/media/formats/.
+
+Cropped from photo.jpg as Pillow decodes it (so the generator needs nothing but the committed fixture), saved by
+Pillow as BMP, uncompressed and LZW TIFF, lossless WebP, and GIF (adaptive palette, no dithering).
+Run with the reference environment after make_media.py: python make_image_formats.py [MEDIA_DIR]
+"""
+import os
+import sys
+
+from PIL import Image
+
+media = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures/media"
+out = os.path.join(media, "formats")
+os.makedirs(out, exist_ok=True)
+picture = Image.open(os.path.join(media, "photo.jpg")).convert("RGB").crop((100, 40, 164, 88))  # 64x48
+picture.save(os.path.join(out, "scene.bmp"))
+picture.save(os.path.join(out, "scene.tiff"))
+picture.save(os.path.join(out, "scene-lzw.tiff"), compression="tiff_lzw")
+picture.save(os.path.join(out, "scene-lossless.webp"), lossless=True)
+picture.quantize(colors=64, dither=Image.Dither.NONE).save(os.path.join(out, "scene.gif"))
+print("wrote", len(os.listdir(out)), "files to", out)

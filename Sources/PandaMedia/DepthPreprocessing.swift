@@ -1,0 +1,90 @@
+import Foundation
+
+/// ImageBind's depth input: one disparity map, [1, 224, 224] floats, row-major. ImageBind's depth encoder was trained
+/// on disparity (inverse depth), not on depth, and takes it without mean/std normalization.
+///
+/// Two kinds of file are accepted, recognized by content, not by name:
+/// - **A `.npy` float array** (`<f2`, `<f4` or `<f8`) of shape **[1, 224, 224] or [224, 224]** is taken as an
+///   already-preprocessed disparity map and returned unchanged. Any other shape or an integer dtype is an error:
+///   resizing or converting units of an arbitrary array is the caller's business.
+/// - **A 16-bit single-channel PNG (or TIFF)** is taken as **depth in millimetres**, the NYU Depth v2 / SUN RGB-D
+///   convention, where **0 means no measurement**. Each sample becomes disparity = 1 / metres = 1000 / mm (in Float),
+///   0 staying 0; then the shorter side is resized to 224 by bilinear interpolation (half-pixel centres, as
+///   `torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`, no antialiasing; the longer side becomes
+///   ⌊224 · long / short⌋, as torchvision's `Resize(224)`), and the centre 224 × 224 is cropped (offset
+///   round((L − 224) / 2), ties to even, as torchvision's `CenterCrop`). Holes are interpolated as the value 0 like any
+///   other sample, so pixels next to a hole come out smaller; no hole filling happens.
+///
+/// An 8-bit picture (greyscale or colour) is refused: its units are unknown, so a 16-bit depth PNG in millimetres or a
+/// `.npy` disparity map is expected instead.
+public enum DepthPreprocessing {
+    public static let size = 224
+
+    /// The [1, 224, 224] disparity tensor of a depth file, by the rules above.
+    public static func tensor(path: String) throws -> [Float] {
+        try MediaFile.check(path)
+        if try MediaFile.starts(path, with: [0x93] + Array("NUMPY".utf8)) { return try disparityArray(path: path) }
+        let depth: (width: Int, height: Int, pixels: [UInt16])
+        do {
+            depth = try FFmpegImage.decodeGray16(path: path)
+        } catch MediaError.unsupported(_, let reason) {
+            throw MediaError.unsupported(
+                path: path, reason: "a 16-bit depth PNG in millimetres or a .npy disparity map of shape [1, 224, 224] is expected; \(reason)")
+        }
+        return tensor(millimetres: depth.pixels, width: depth.width, height: depth.height)
+    }
+
+    /// A `.npy` disparity map that is already [1, 224, 224] or [224, 224] floats.
+    static func disparityArray(path: String) throws -> [Float] {
+        let array = try NPYArray(path: path)
+        guard ["<f2", "<f4", "<f8"].contains(array.storedType) else {
+            throw MediaError.unsupported(
+                path: path, reason: "a .npy depth input must hold float disparity (1 / metres), found dtype \(array.storedType)")
+        }
+        guard array.shape == [1, size, size] || array.shape == [size, size] else {
+            throw MediaError.unsupported(
+                path: path,
+                reason: "a .npy depth input must be a preprocessed disparity map of shape [1, 224, 224] or [224, 224], found \(array.shape)")
+        }
+        return array.values
+    }
+
+    /// Millimetres (0: no measurement) → disparity 1000 / mm → shorter side 224 (bilinear) → centre 224 × 224 crop.
+    static func tensor(millimetres: [UInt16], width: Int, height: Int) -> [Float] {
+        let disparity = millimetres.map { $0 == 0 ? 0 : 1000 / Float($0) }
+        let (outWidth, outHeight) = width < height
+            ? (size, Int((Double(height) * Double(size) / Double(width)).rounded(.down)))
+            : (Int((Double(width) * Double(size) / Double(height)).rounded(.down)), size)
+        let resized = resizeBilinear(disparity, width: width, height: height, toWidth: outWidth, toHeight: outHeight)
+        let left = Int((Double(outWidth - size) / 2).rounded(.toNearestOrEven))
+        let top = Int((Double(outHeight - size) / 2).rounded(.toNearestOrEven))
+        var out = [Float](repeating: 0, count: size * size)
+        for y in 0..<size {
+            for x in 0..<size { out[y * size + x] = resized[(top + y) * outWidth + left + x] }
+        }
+        return out
+    }
+
+    /// Bilinear resampling of one plane with half-pixel centres (align_corners=False): output pixel i samples input
+    /// position (i + 0.5) · in / out − 0.5, clamped to the edges.
+    static func resizeBilinear(_ values: [Float], width: Int, height: Int, toWidth: Int, toHeight: Int) -> [Float] {
+        func taps(_ count: Int, _ input: Int) -> [(Int, Int, Float)] {
+            let scale = Float(input) / Float(count)
+            return (0..<count).map { index in
+                let source = max(scale * (Float(index) + 0.5) - 0.5, 0)
+                let low = min(Int(source), input - 1)
+                return (low, min(low + 1, input - 1), source - Float(low))
+            }
+        }
+        let columns = taps(toWidth, width), rows = taps(toHeight, height)
+        var out = [Float](repeating: 0, count: toWidth * toHeight)
+        for (y, (y0, y1, dy)) in rows.enumerated() {
+            for (x, (x0, x1, dx)) in columns.enumerated() {
+                let top = (1 - dx) * values[y0 * width + x0] + dx * values[y0 * width + x1]
+                let bottom = (1 - dx) * values[y1 * width + x0] + dx * values[y1 * width + x1]
+                out[y * toWidth + x] = (1 - dy) * top + dy * bottom
+            }
+        }
+        return out
+    }
+}
