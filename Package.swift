@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PandaKernels", targets: ["PandaKernels"]),
         .library(name: "PandaMedia", targets: ["PandaMedia"]),
         .library(name: "PandaModels", targets: ["PandaModels"]),
+        .library(name: "PandaJobs", targets: ["PandaJobs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries (Debian packages installed by .ci/run).
@@ -45,6 +47,13 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             exclude: ["Tokenizers/sentencepiece_model.proto"]),
+        // Jobs: media files to model inputs, the YAML job language and its runner.
+        .target(
+            name: "PandaJobs",
+            dependencies: [
+                "PandaModels", "PandaMedia", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "PandaConvert",
             dependencies: ["PandaFormat", "PandaKernels", .product(name: "Crypto", package: "swift-crypto")]),
@@ -59,7 +68,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "panda-run",
-            dependencies: ["PandaModels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PandaModels", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
             dependencies: ["PandaFormat", "PandaModels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -71,7 +80,8 @@ let package = Package(
         .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport"]),
         .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaMediaTests", dependencies: ["PandaMedia", "PandaTestSupport"]),
-        .testTarget(name: "PandaCLITests", dependencies: ["PandaFormat", "PandaTestSupport", "panda-convert"]),
+        .testTarget(
+            name: "PandaCLITests", dependencies: ["PandaFormat", "PandaModels", "PandaMedia", "PandaTestSupport", "panda-convert", "panda-run"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -68,7 +68,23 @@ def save_checkpoints(model, directory):
     save_json(os.path.join(safetensors_directory, "config.json"), dict(config, torch_dtype="bfloat16"))
 
 
-def generate(out, processor, vision_embedding, audio_embedding):
+def pandagpt_answer(model, processor, embeds, max_new_tokens):
+    """openllama.py generate with greedy decoding: stop once token 2277 ('##') has been generated, or at EOS, and
+    return decode(ids[:-2]) as PandaGPT does (it drops the last two ids however generation ended)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopAt2277(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return bool((input_ids[0] == 2277).sum() >= 1)
+
+    with torch.no_grad():
+        out = model.generate(inputs_embeds=embeds, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=2, pad_token_id=0,
+                             stopping_criteria=StoppingCriteriaList([StopAt2277()]))
+    ids = out[0].tolist()
+    return ids, processor.decode(ids[:-2])
+
+
+def generate(out, processor, vision_embedding, audio_embedding, media_embeddings):
     torch.set_num_threads(1)
     directory = os.path.join(out, "llama")
     model = build_model()
@@ -137,6 +153,17 @@ def generate(out, processor, vision_embedding, audio_embedding):
             pandagpt_tensors[f"case{case}.logits"] = peft_model(inputs_embeds=embeds).logits[0, -1:]
             pandagpt_facts["cases"].append({"modalities": feature_name, "prompt": prompt, "ids_before": [1] + before, "ids_after": after,
                                             "greedy48": greedy(peft_model, 48, inputs_embeds=embeds)})
+        # `panda-run ask` on the committed media: photo.jpg alone, and with stereo-22k.wav.
+        pandagpt_facts["media"] = []
+        for files, embeddings in [(["photo.jpg"], [media_embeddings["vision"][0]]),
+                                  (["photo.jpg", "stereo-22k.wav"], [media_embeddings["vision"][0], media_embeddings["audio"][0]])]:
+            question = "What is in this picture?"
+            feature = sum(projection(embedding) for embedding in embeddings)
+            before = processor.encode("### Human: <Img>")
+            after = processor.encode("</Img> " + question + "\n### Assistant:")
+            embeds = torch.cat([embed(torch.tensor([[1] + before])), feature.view(1, 1, -1), embed(torch.tensor([after]))], dim=1)
+            ids, answer = pandagpt_answer(peft_model, processor, embeds, 40)
+            pandagpt_facts["media"].append({"files": files, "question": question, "generated": ids, "answer": answer})
         pandagpt_tensors["imagebind.vision"] = vision_embedding
         pandagpt_tensors["imagebind.audio"] = audio_embedding
         save_tensors(os.path.join(pandagpt_directory, "expected.safetensors"), pandagpt_tensors)

@@ -76,6 +76,33 @@ def generate(out, media):
     facts["video.clips"] = video_clips(data, video_path)
     save_tensors(os.path.join(directory, "expected.safetensors"), tensors)
     save_json(os.path.join(directory, "expected.json"), facts)
+    return media_embeddings(out, media, data, vision, video, audio, tensors["thermal"])
+
+
+MEDIA_TEXTS = ["a photo of a panda", "a dog barking", "rain on a window"]
+
+
+def media_embeddings(out, media, data, vision, video, audio, thermal):
+    """The tiny ImageBind's forward on the committed media, preprocessed by data.py as above: what `panda-run embed`
+    must print for those files. Depth and IMU have no loader in ImageBind; their .npy fixtures are model inputs."""
+    import numpy
+    import imagebind_cases
+
+    ModalityType = imagebind_cases.import_imagebind()[0].ModalityType
+    model = imagebind_cases.build_model()
+    imu = torch.from_numpy(numpy.load(os.path.join(media, "imu.npy")).astype("float32"))
+    batches = {
+        "vision": {ModalityType.VISION: vision}, "video": {ModalityType.VISION: video[None]},
+        "audio": {ModalityType.AUDIO: audio}, "thermal": {ModalityType.THERMAL: thermal[None]},
+        "imu": {ModalityType.IMU: imu[None]}, "text": {ModalityType.TEXT: data.load_and_transform_text(MEDIA_TEXTS, "cpu")},
+    }
+    with torch.no_grad():
+        embeddings = {name: next(iter(model(batch).values())) for name, batch in batches.items()}
+    save_tensors(os.path.join(out, "imagebind", "media_embeddings.safetensors"), embeddings)
+    save_json(os.path.join(out, "imagebind", "media_embeddings.json"), {
+        "vision": ["photo.jpg", "gray-portrait.jpg"], "video": ["clip.mp4"], "audio": ["stereo-22k.wav", "speech-16k.flac"],
+        "thermal": ["thermal.png"], "imu": ["imu.npy"], "text": MEDIA_TEXTS})
+    return embeddings
 
 
 def video_clips(data, path):

@@ -71,7 +71,8 @@ struct Generate: ParsableCommand {
         let generation = try Generator(context: context, tokenizer: tokenizer).generate([.tokens(promptIDs)], options: options) { text in
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-        print("")
+        // Only the continuation goes to stdout; a terminal also gets the line ended.
+        if isatty(STDOUT_FILENO) != 0 { print("") }
         let reason = switch generation.stopReason {
         case .endOfSequence: "end of sequence"
         case .stopString(let stop): "stop string \(stop.debugDescription)"

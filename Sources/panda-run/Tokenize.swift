@@ -4,24 +4,32 @@ import PandaModels
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show how a decoder's tokenizer splits text: ids and pieces.",
+        abstract: "Print a model's token ids for a text, as one JSON array.",
         discussion: """
-            With --json-lines, reads one JSON string per line from standard input and writes one JSON object per \
-            line, {"ids": [...], "decoded": "..."}, for tokenizing many texts at once.
+            With a decoder, the ids are exactly what sentencepiece's encode returns for the text, with BOS first \
+            only when --bos is given. With an ImageBind model, they are the 77 CLIP ids ImageBind's text encoder \
+            takes (start, BPE ids, end, zero padding), after ImageBind's ftfy and HTML cleaning.
+
+            --pieces prints one id and piece per line instead. With --json-lines, reads one JSON string per line \
+            from standard input and writes one JSON object per line, {"ids": [...], "decoded": "..."}.
 
             Examples:
               panda-run tokenize --model Weights/vicuna-7b.panda "### Human: <Img>"
+              panda-run tokenize --model Weights/imagebind-huge.panda "a photo of a panda"
               panda-run tokenize --tokenizer tokenizer.model --json-lines < texts.jsonl
             """)
 
-    @Option(help: "Decoder .panda file whose embedded tokenizer.model is used.")
+    @Option(help: "A decoder or ImageBind .panda file whose embedded tokenizer is used.")
     var model: String?
 
     @Option(help: "A SentencePiece tokenizer.model file, instead of --model.")
     var tokenizer: String?
 
-    @Flag(help: "Precede the ids with BOS, as a prompt is.")
+    @Flag(help: "Precede the ids with BOS, as a prompt is (decoders only).")
     var bos = false
+
+    @Flag(help: "Print each id with its piece, one per line.")
+    var pieces = false
 
     @Flag(name: .customLong("json-lines"), help: "Tokenize JSON strings read line by line from standard input.")
     var jsonLines = false
@@ -34,19 +42,40 @@ struct Tokenize: ParsableCommand {
         guard jsonLines == (text == nil) else { throw ValidationError("give the text as an argument, or --json-lines") }
     }
 
+    /// Either tokenizer behind one interface: ids, and text back from ids.
+    private enum AnyTokenizer {
+        case sentencePiece(SentencePieceTokenizer)
+        case clip(CLIPTokenizer)
+    }
+
     func run() throws {
-        let sentencePiece: SentencePieceTokenizer
-        if let model {
-            sentencePiece = try SentencePieceTokenizer(weights: ModelWeights(path: model))
-        } else {
-            let path = tokenizer!
-            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read the file") }
-            sentencePiece = try SentencePieceTokenizer(modelData: data)
+        let tokenizer: AnyTokenizer
+        do {
+            tokenizer = try load()
+        } catch {
+            throw CommandErrors.report(error, asJSON: false)
+        }
+        let encode: (String) -> [Int]
+        let decode: ([Int]) -> String
+        let piece: (Int) -> String
+        switch tokenizer {
+        case .sentencePiece(let sentencePiece):
+            encode = { sentencePiece.encode($0, addBOS: bos) }
+            decode = sentencePiece.decode
+            piece = sentencePiece.piece
+        case .clip(let clip):
+            if bos { throw ValidationError("--bos is for decoders; CLIP ids always start with the start-of-text id") }
+            encode = clip.tokenize
+            decode = clip.decode
+            piece = clip.symbol
         }
         guard jsonLines else {
-            let ids = sentencePiece.encode(text!, addBOS: bos)
-            for id in ids { print(id, sentencePiece.piece(id).debugDescription, separator: "\t") }
-            print("\(ids.count) tokens")
+            let ids = encode(text!)
+            if pieces {
+                for id in ids { print(id, piece(id).debugDescription, separator: "\t") }
+            } else {
+                print("[" + ids.map(String.init).joined(separator: ",") + "]")
+            }
             return
         }
         struct Output: Encodable { var ids: [Int], decoded: String }
@@ -58,8 +87,18 @@ struct Tokenize: ParsableCommand {
             guard let text = try? JSONDecoder().decode(String.self, from: Data(line.utf8)) else {
                 throw ValidationError("standard input, line \(lineNumber): expected one JSON string")
             }
-            let ids = sentencePiece.encode(text, addBOS: bos)
-            print(String(decoding: try encoder.encode(Output(ids: ids, decoded: sentencePiece.decode(ids))), as: UTF8.self))
+            let ids = encode(text)
+            print(String(decoding: try encoder.encode(Output(ids: ids, decoded: decode(ids))), as: UTF8.self))
         }
+    }
+
+    private func load() throws -> AnyTokenizer {
+        if let model {
+            let weights = try ModelWeights(path: model)
+            return weights.metadata.family == "imagebind" ? .clip(try CLIPTokenizer(weights: weights)) : .sentencePiece(try SentencePieceTokenizer(weights: weights))
+        }
+        let path = tokenizer!
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot read the file") }
+        return .sentencePiece(try SentencePieceTokenizer(modelData: data))
     }
 }

@@ -21,15 +21,16 @@ public enum Executable {
         return directory
     }()
 
-    public static func run(_ name: String, _ arguments: [String]) throws -> ProcessResult {
-        let process = try start(name, arguments)
+    /// Runs to completion; `input`, if given, is the process's standard input.
+    public static func run(_ name: String, _ arguments: [String], input: String? = nil) throws -> ProcessResult {
+        let process = try start(name, arguments, input: input)
         process.process.waitUntilExit()
         return try process.result()
     }
 
     /// Starts an executable without waiting for it (for tests that interrupt it).
-    public static func start(_ name: String, _ arguments: [String]) throws -> RunningProcess {
-        try RunningProcess(executable: productsDirectory.appendingPathComponent(name), arguments: arguments)
+    public static func start(_ name: String, _ arguments: [String], input: String? = nil) throws -> RunningProcess {
+        try RunningProcess(executable: productsDirectory.appendingPathComponent(name), arguments: arguments, input: input)
     }
 }
 
@@ -40,7 +41,7 @@ public final class RunningProcess {
     private let out: FileHandle
     private let err: FileHandle
 
-    init(executable: URL, arguments: [String]) throws {
+    init(executable: URL, arguments: [String], input: String? = nil) throws {
         _ = FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
         _ = FileManager.default.createFile(atPath: scratch.file("err"), contents: nil)
         out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("out")))
@@ -49,7 +50,12 @@ public final class RunningProcess {
         process.arguments = arguments
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            _ = FileManager.default.createFile(atPath: scratch.file("in"), contents: Data(input.utf8))
+            process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: scratch.file("in")))
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         try process.run()
     }
 

@@ -11,6 +11,8 @@ public struct CLIPTokenizer: Sendable {
     public var vocabularySize: Int { encoder.count }
 
     private let encoder: [String: Int]
+    private let symbols: [String]
+    private let symbolToByte: [Unicode.Scalar: UInt8]
     private let mergeRanks: [SymbolPair: Int]
     private let byteSymbols: [String]
 
@@ -41,6 +43,8 @@ public struct CLIPTokenizer: Sendable {
         // Symbols are compared by code point, so keys are built from scalars Python would see as distinct.
         encoder = Dictionary(vocabulary.enumerated().map { ($1, $0) }, uniquingKeysWith: { _, last in last })
         mergeRanks = ranks
+        self.symbols = vocabulary
+        symbolToByte = Dictionary(uniqueKeysWithValues: Self.byteToSymbol.enumerated().map { byte, symbol in (symbol.unicodeScalars.first!, UInt8(byte)) })
         startOfText = encoder["<|startoftext|>"]!
         endOfText = encoder["<|endoftext|>"]!
     }
@@ -66,6 +70,20 @@ public struct CLIPTokenizer: Sendable {
         ids = Array(ids.prefix(Self.contextLength - 1)) + [endOfText]
         return ids + [Int](repeating: 0, count: Self.contextLength - ids.count)
     }
+
+    /// The text of ids (`SimpleTokenizer.decode`): symbols joined, "</w>" read as a space; SOT, EOT and padding skipped.
+    public func decode(_ ids: [Int]) -> String {
+        var bytes: [UInt8] = []
+        for id in ids where id > 0 && id != startOfText && id != endOfText && id < symbols.count {
+            for scalar in symbols[id].replacingOccurrences(of: "</w>", with: " ").unicodeScalars {
+                if let byte = symbolToByte[scalar] { bytes.append(byte) } else { bytes.append(contentsOf: Array(String(scalar).utf8)) }
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The vocabulary entry of an id.
+    public func symbol(_ id: Int) -> String { id >= 0 && id < symbols.count ? symbols[id] : "" }
 
     /// SimpleTokenizer's cleaning: ftfy.fix_text, html.unescape twice, whitespace runs to one space, lowercase.
     static func clean(_ text: String) -> String {

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import PandaJobs
+
+/// The media flags shared by `embed`, `ask` and `chat`: files per modality, in the order given.
+struct MediaOptions: ParsableArguments {
+    @Option(name: .customLong("image"), help: ArgumentHelp("An image (JPEG, PNG, WebP, BMP, TIFF, GIF).", valueName: "file"))
+    var images: [String] = []
+
+    @Option(name: .customLong("video"), help: ArgumentHelp("A video (mp4, mkv, webm, mov): 5 clips × 3 crops, averaged.", valueName: "file"))
+    var videos: [String] = []
+
+    @Option(name: .customLong("audio"), help: ArgumentHelp("A sound (WAV, FLAC, Ogg, MP3, AAC/M4A): 3 two-second clips, averaged.", valueName: "file"))
+    var audios: [String] = []
+
+    @Option(name: .customLong("depth"), help: ArgumentHelp("A depth map: 16-bit PNG in millimetres, or a .npy disparity map.", valueName: "file"))
+    var depths: [String] = []
+
+    @Option(name: .customLong("thermal"), help: ArgumentHelp("A thermal image (read as greyscale).", valueName: "file"))
+    var thermals: [String] = []
+
+    @Option(name: .customLong("imu"), help: ArgumentHelp("IMU readings: .npy [6, N] or CSV with 6 columns, N ≤ 2000.", valueName: "file"))
+    var imus: [String] = []
+
+    /// Every file with its kind, images before videos, then the other modalities in the flags' order.
+    var files: [(kind: MediaKind, path: String)] {
+        images.map { (.image, $0) } + videos.map { (.video, $0) } + audios.map { (.audio, $0) } + depths.map { (.depth, $0) }
+            + thermals.map { (.thermal, $0) } + imus.map { (.imu, $0) }
+    }
+}
+
+/// Errors for scripts: one line on stderr, or, with JSON output, one JSON object on stdout.
+enum CommandErrors {
+    static func report(_ error: Error, asJSON: Bool) -> ExitCode {
+        let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+        if asJSON {
+            let object = ["error": message]
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                FileHandle.standardOutput.write(data + Data("\n".utf8))
+            }
+        } else {
+            FileHandle.standardError.write(Data("panda-run: \(message)\n".utf8))
+        }
+        return ExitCode.failure
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import PandaMedia
+import PandaModels
+import PandaTestSupport
+import Testing
+
+/// `panda-run` subcommands run as processes on the tiny reference models; their stdout is parsed and compared with
+/// what the PyTorch reference code produced (Converters/reference).
+@Suite("panda-run tokenize, embed, generate, ask and chat, run as processes")
+struct PandaRunCommandTests {
+    static let directory = TemporaryDirectory()
+    // Converted once for the whole suite.
+    static let imagebind = try! Reference.convert(
+        ["imagebind/imagebind_tiny.pth", "imagebind/config.json", "imagebind/bpe_simple_vocab_16e6.txt.gz"], recipe: "imagebind-huge", into: directory,
+        name: "imagebind.panda")
+    static let decoder = try! Reference.convert(["llama/hf-safetensors", "llama/tokenizer.model"], recipe: "llama", dtype: .f32, into: directory, name: "decoder.panda")
+    static let adapter = try! Reference.convert(
+        ["pandagpt/pytorch_model.pt"], recipe: "pandagpt-delta", settings: ["lora_alpha": .int(32)], into: directory, name: "delta.panda")
+
+    private func media(_ name: String) -> String { Reference.path("../media/" + name) }
+
+    private func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    private func embeddings(_ object: Any, _ key: String) throws -> [[Float]] {
+        let rows = try #require((object as? [String: Any])?[key] as? [[Double]], "no \(key) in \(object)")
+        return rows.map { $0.map(Float.init) }
+    }
+
+    @Test("tokenize prints sentencepiece's ids as one JSON array, with BOS only under --bos")
+    func tokenizeDecoder() throws {
+        struct Entry: Decodable { var text: String; var ids: [Int] }
+        for entry in try Reference.json("tokenizers/llama-corpus.json", as: [Entry].self).prefix(40) where !entry.text.hasPrefix("-") {
+            let plain = try Executable.run("panda-run", ["tokenize", "--model", Self.decoder, entry.text])
+            #expect(plain.status == 0)
+            #expect(try json(plain.stdout) as? [Int] == entry.ids, "\(entry.text.debugDescription)")
+            let withBOS = try Executable.run("panda-run", ["tokenize", "--model", Self.decoder, "--bos", entry.text])
+            #expect(try json(withBOS.stdout) as? [Int] == [1] + entry.ids)
+        }
+    }
+
+    @Test("tokenize with an ImageBind model prints the 77 CLIP ids of ImageBind's tokenizer")
+    func tokenizeCLIP() throws {
+        struct Entry: Decodable { var text: String; var ids: [Int] }
+        for entry in try Reference.json("tokenizers/clip-corpus.json", as: [Entry].self).suffix(30) where !entry.text.hasPrefix("-") {
+            let result = try Executable.run("panda-run", ["tokenize", "--model", Self.imagebind, entry.text])
+            #expect(result.status == 0)
+            #expect(try json(result.stdout) as? [Int] == entry.ids, "\(entry.text.debugDescription)")
+        }
+    }
+
+    @Test("embed prints, per modality and in the order given, what ImageBind's forward returns for the committed media")
+    func embedMediaFiles() throws {
+        let result = try Executable.run("panda-run", [
+            "embed", "--model", Self.imagebind, "--image", media("photo.jpg"), "--image", media("gray-portrait.jpg"), "--video", media("clip.mp4"),
+            "--audio", media("stereo-22k.wav"), "--audio", media("speech-16k.flac"), "--thermal", media("thermal.png"), "--imu", media("imu.npy"),
+            "--text", "a photo of a panda", "--text", "a dog barking", "--text", "rain on a window",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try json(result.stdout)
+        let expected = try Reference.tensors("imagebind/media_embeddings.safetensors")
+        let vision = try embeddings(object, "vision")
+        #expect(vision.count == 3)
+        let cases: [(computed: [[Float]], reference: String)] = [
+            (Array(vision.prefix(2)), "vision"), ([vision[2]], "video"), (try embeddings(object, "audio"), "audio"),
+            (try embeddings(object, "thermal"), "thermal"), (try embeddings(object, "imu"), "imu"), (try embeddings(object, "text"), "text"),
+        ]
+        for (computed, name) in cases {
+            let reference = try #require(expected[name])
+            #expect(computed.count == reference.shape[0], "\(name)")
+            for (index, embedding) in computed.enumerated() {
+                // Measured: at most 1.4e-5 (audio), 4e-7 for the others.
+                #expect(cosineSimilarity(embedding, reference.row(index)) >= 0.99999, "\(name) item \(index)")
+                #expect(maxAbsoluteDifference(embedding, reference.row(index)) <= 1e-4, "\(name) item \(index)")
+            }
+        }
+    }
+
+    @Test("a .npy given to embed is the preprocessed input; a leading batch axis gives one embedding per row; --format npy writes arrays")
+    func embedPreprocessedArrays() throws {
+        let scratch = TemporaryDirectory()
+        let inputs = try Reference.tensors("imagebind/inputs.safetensors")
+        let outputs = try Reference.tensors("imagebind/outputs.safetensors")
+        let images = try #require(inputs["vision"])
+        try NPYArray(shape: images.shape, values: images.values).write(to: scratch.file("images.npy"))
+        let result = try Executable.run("panda-run", ["embed", "--model", Self.imagebind, "--image", scratch.file("images.npy")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let vision = try embeddings(json(result.stdout), "vision")
+        #expect(vision.count == 2)
+        for index in 0..<2 { #expect(maxAbsoluteDifference(vision[index], try #require(outputs["vision"]).row(index)) <= 1e-4) }
+
+        let written = try Executable.run("panda-run", [
+            "embed", "--model", Self.imagebind, "--image", scratch.file("images.npy"), "--text", "a photo", "--format", "npy", "-o", scratch.file("out"),
+        ])
+        #expect(written.status == 0, "\(written.stderr)")
+        let array = try NPYArray(path: scratch.file("out/vision.npy"))
+        #expect(array.shape == [2, 1024])
+        #expect(maxAbsoluteDifference(Array(array.values.prefix(1024)), vision[0]) == 0)
+        #expect(try NPYArray(path: scratch.file("out/text.npy")).shape == [1, 1024])
+    }
+
+    @Test("embed errors: a decoder, a missing file and a broken image each fail with one message naming the problem, as JSON with --format json")
+    func embedErrors() throws {
+        let wrongModel = try Executable.run("panda-run", ["embed", "--model", Self.decoder, "--text", "hello"])
+        #expect(wrongModel.status != 0)
+        let message = try #require((try json(wrongModel.stdout) as? [String: String])?["error"])
+        #expect(message.contains("llama") && message.contains("ImageBind"))
+
+        let missing = try Executable.run("panda-run", ["embed", "--model", Self.imagebind, "--image", "/nonexistent/cat.jpg"])
+        #expect(missing.status != 0)
+        #expect(try #require((try json(missing.stdout) as? [String: String])?["error"]).contains("/nonexistent/cat.jpg"))
+
+        let broken = try Executable.run("panda-run", ["embed", "--model", Self.imagebind, "--image", media("truncated.jpg"), "--format", "npy", "-o", "/tmp/x"])
+        #expect(broken.status != 0)
+        #expect(broken.stderr.contains("truncated.jpg") && broken.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("generate prints exactly the greedy continuation transformers produces, and its speed on stderr")
+    func generateGreedy() throws {
+        struct Prompt: Decodable { var text: String; var greedy64: [Int] }
+        struct Expected: Decodable { var prompts: [Prompt] }
+        let tokenizer = try SentencePieceTokenizer(weights: ModelWeights(path: Self.decoder))
+        for prompt in try Reference.json("llama/expected.json", as: Expected.self).prompts.prefix(2) {
+            let result = try Executable.run("panda-run", ["generate", "--model", Self.decoder, "--max-tokens", "64", "--temperature", "0", prompt.text])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout == tokenizer.decode(prompt.greedy64))
+            #expect(result.stderr.contains("tok/s"))
+        }
+    }
+
+    @Test("ask answers from the media through ImageBind, llama_proj and the LoRA decoder as PandaGPT's code does")
+    func askMatchesPandaGPT() throws {
+        struct Case: Decodable { var files: [String]; var question: String; var generated: [Int]; var answer: String }
+        struct Expected: Decodable { var media: [Case] }
+        let tokenizer = try SentencePieceTokenizer(weights: ModelWeights(path: Self.decoder))
+        for answerCase in try Reference.json("pandagpt/expected.json", as: Expected.self).media {
+            var arguments = ["ask", "--model", Self.decoder, "--adapter", Self.adapter, "--imagebind", Self.imagebind, "--max-tokens", "\(answerCase.generated.count)"]
+            for file in answerCase.files { arguments += [file.hasSuffix(".wav") ? "--audio" : "--image", media(file)] }
+            let result = try Executable.run("panda-run", arguments + [answerCase.question])
+            #expect(result.status == 0, "\(result.stderr)")
+            let stopped = answerCase.generated.contains(2277) || answerCase.generated.last == 2
+            if stopped {
+                #expect(result.stdout == answerCase.answer + "\n")
+            } else {
+                // PandaGPT drops the last two tokens even when it stops for length; Panda keeps them.
+                #expect(result.stdout == tokenizer.decode(answerCase.generated) + "\n", "\(answerCase.files)")
+                #expect(tokenizer.decode(answerCase.generated).hasPrefix(answerCase.answer))
+            }
+        }
+    }
+
+    @Test("chat answers each line of standard input with the conversation so far, and ask without media is refused")
+    func chatAndMissingMedia() throws {
+        let common = ["--model", Self.decoder, "--adapter", Self.adapter, "--imagebind", Self.imagebind, "--image", media("photo.jpg"), "--max-tokens", "8"]
+        let chat = try Executable.run("panda-run", ["chat"] + common, input: "What is it?\nAnd the colour?\n")
+        #expect(chat.status == 0, "\(chat.stderr)")
+        let answers = chat.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(answers.count == 2)
+        let single = try Executable.run("panda-run", ["ask"] + common + ["What is it?"])
+        #expect(answers.first.map(String.init) == single.stdout.trimmingCharacters(in: .newlines))
+
+        let noMedia = try Executable.run("panda-run", ["ask", "--model", Self.decoder, "--adapter", Self.adapter, "--imagebind", Self.imagebind, "Hi"])
+        #expect(noMedia.status != 0 && noMedia.stderr.contains("--image"))
+    }
+
+    @Test("every subcommand's --help teaches with an example")
+    func helpHasExamples() throws {
+        for command in ["tokenize", "embed", "generate", "ask", "chat"] {
+            let help = try Executable.run("panda-run", [command, "--help"])
+            #expect(help.status == 0)
+            #expect(help.stdout.contains("panda-run \(command) --model"), "\(command)")
+        }
+    }
+}
