@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport"]),
         .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaMediaTests", dependencies: ["PandaMedia", "PandaTestSupport"]),
+        .testTarget(name: "PandaJobsTests", dependencies: ["PandaJobs", "PandaModels", "PandaMedia", "PandaTestSupport"]),
         .testTarget(
             name: "PandaCLITests", dependencies: ["PandaFormat", "PandaModels", "PandaMedia", "PandaTestSupport", "panda-convert", "panda-run"]),
     ],

@@ -1,0 +1,365 @@
+import Foundation
+import Yams
+
+/// A job file as written: models, inputs, the cells and their settings, each remembering where it was written
+/// so that every later check can point at the line. `docs/jobs.md` documents every field.
+public struct JobFile: Sendable {
+    public var path: String
+    /// The folder relative paths in the job are resolved against.
+    public var directory: String
+    public var models: Models
+    public var inputs: [InputSpec]
+    /// The input whose items the cells run over.
+    public var items: Located<String>
+    public var output: String
+    public var parameters: [String: Double]
+    public var cells: [CellSpec]
+
+    public struct Models: Sendable {
+        public var imagebind: Located<String>?
+        public var decoder: Located<String>?
+        public var adapter: Located<String>?
+    }
+}
+
+/// A value and where it was written.
+public struct Located<Value: Sendable>: Sendable {
+    public var value: Value
+    public var line: Int
+    public var column: Int
+}
+
+public struct InputSpec: Sendable {
+    public enum Source: Sendable {
+        /// One glob or folder per media kind; items are paired across kinds by file stem.
+        case files([(kind: MediaKind, pattern: String)], recursive: Bool)
+        /// A JSON-lines or CSV file of records naming each item's files (and texts).
+        case manifest(String)
+        /// Literal texts, one item each.
+        case texts([String])
+    }
+
+    public var name: String
+    public var source: Source
+    public var line: Int
+    public var column: Int
+}
+
+public struct CellSpec: Sendable {
+    public enum Kind: String, CaseIterable, Sendable { case encode, combine, generate, classify, retrieve, write }
+
+    public struct Encode: Sendable { public var kind: MediaKind }
+    public struct Generate: Sendable {
+        public var embeddings: [String]
+        public var prompts: [String]
+        public var maxTokens: Int
+        public var temperature: Float
+        public var topP: Float
+        public var topK: Int
+        public var seed: UInt64
+    }
+    public struct Classify: Sendable { public var embedding: String; public var labels: [String]; public var top: Int }
+    public struct Retrieve: Sendable { public var embedding: String; public var from: String; public var kind: MediaKind; public var top: Int }
+    public struct Write: Sendable {
+        public enum SidecarPolicy: String, CaseIterable, Sendable { case skip, overwrite, append, prepend }
+        public var jsonl: String?
+        public var csv: String?
+        public var report: String?
+        public var sidecar: (cell: String, extension: String, policy: SidecarPolicy)?
+        public var npy: (cell: String, file: String)?
+    }
+
+    public enum Body: Sendable {
+        case encode(Encode)
+        case combine(EmbeddingExpression)
+        case generate(Generate)
+        case classify(Classify)
+        case retrieve(Retrieve)
+        case write(Write)
+    }
+
+    public var name: String
+    public var body: Body
+    public var line: Int
+    public var column: Int
+
+    public var kind: Kind {
+        switch body {
+        case .encode: .encode
+        case .combine: .combine
+        case .generate: .generate
+        case .classify: .classify
+        case .retrieve: .retrieve
+        case .write: .write
+        }
+    }
+}
+
+extension JobFile {
+    /// Reads and checks the structure of a job file: unknown or missing fields, wrong types, bad values. References
+    /// between cells are checked by `JobPlan`.
+    public static func load(path: String) throws -> JobFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw JobError(file: path, line: 1, column: 1, message: FileManager.default.fileExists(atPath: path) ? "cannot read the job file" : "no such job file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw JobError(file: path, line: 1, column: 1, message: "the job file is not UTF-8") }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> JobFile {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw JobError(file: path, line: 1, column: 1, message: "the job file is empty") }
+            root = node
+        } catch let error as YamlError {
+            throw JobError.yaml(error, file: path)
+        }
+        let reader = NodeReader(file: path)
+        let top = try reader.mapping(root, allowed: ["models", "inputs", "items", "output", "parameters", "cells"], what: "the job")
+
+        let directory = (path as NSString).deletingLastPathComponent
+        var models = Models()
+        if let node = top["models"] {
+            let fields = try reader.mapping(node, allowed: ["imagebind", "decoder", "adapter"], what: "models")
+            models.imagebind = try fields["imagebind"].map { try reader.located(reader.string($0, what: "models.imagebind"), at: $0) }
+            models.decoder = try fields["decoder"].map { try reader.located(reader.string($0, what: "models.decoder"), at: $0) }
+            models.adapter = try fields["adapter"].map { try reader.located(reader.string($0, what: "models.adapter"), at: $0) }
+        }
+
+        guard let inputsNode = top["inputs"] else { throw reader.error(at: root, "the job has no 'inputs' (what the cells run over)") }
+        var inputs: [InputSpec] = []
+        for (key, value, keyNode) in try reader.orderedMapping(inputsNode, what: "inputs") {
+            inputs.append(try parseInput(name: key, node: value, at: keyNode, reader: reader))
+        }
+        guard !inputs.isEmpty else { throw reader.error(at: inputsNode, "'inputs' is empty") }
+
+        let items: Located<String>
+        if let node = top["items"] {
+            items = try reader.located(reader.string(node, what: "items"), at: node)
+        } else if inputs.count == 1 {
+            items = Located(value: inputs[0].name, line: inputs[0].line, column: inputs[0].column)
+        } else {
+            throw reader.error(at: inputsNode, "several inputs: say which one the cells run over with 'items: NAME'")
+        }
+
+        var parameters: [String: Double] = [:]
+        if let node = top["parameters"] {
+            for (key, value, _) in try reader.orderedMapping(node, what: "parameters") {
+                guard let number = value.float else { throw reader.error(at: value, "parameter '\(key)' must be a number") }
+                parameters[key] = number
+            }
+        }
+
+        guard let cellsNode = top["cells"] else { throw reader.error(at: root, "the job has no 'cells'") }
+        var cells: [CellSpec] = []
+        for (key, value, keyNode) in try reader.orderedMapping(cellsNode, what: "cells") {
+            cells.append(try parseCell(name: key, node: value, at: keyNode, reader: reader))
+        }
+        let jobName = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let output = try top["output"].map { try reader.string($0, what: "output") } ?? "out/\(jobName)"
+        return JobFile(
+            path: path, directory: directory.isEmpty ? "." : directory, models: models, inputs: inputs, items: items, output: output,
+            parameters: parameters, cells: cells)
+    }
+
+    private static func parseInput(name: String, node: Node, at keyNode: Node, reader: NodeReader) throws -> InputSpec {
+        let (line, column) = NodeReader.position(keyNode)
+        let allowed = MediaKind.allCases.map(\.rawValue) + ["manifest", "recursive"]
+        let fields = try reader.mapping(node, allowed: allowed, what: "input '\(name)'")
+        let source: InputSpec.Source
+        if let manifest = fields["manifest"] {
+            guard fields.count == 1 else { throw reader.error(at: node, "input '\(name)': a manifest names the files itself; give 'manifest' alone") }
+            source = .manifest(try reader.string(manifest, what: "manifest"))
+        } else if let text = fields["text"], case .sequence = text {
+            guard fields.count == 1 else { throw reader.error(at: node, "input '\(name)': a list of texts stands alone") }
+            source = .texts(try reader.strings(text, what: "text"))
+        } else {
+            var patterns: [(MediaKind, String)] = []
+            for kind in MediaKind.allCases {
+                if let value = fields[kind.rawValue] { patterns.append((kind, try reader.string(value, what: "\(name).\(kind.rawValue)"))) }
+            }
+            guard !patterns.isEmpty else {
+                throw reader.error(at: node, "input '\(name)' names no files: give a glob or folder per kind (image, video, audio, text, depth, thermal, imu), a manifest, or text: [...]")
+            }
+            let recursive = try fields["recursive"].map { try reader.bool($0, what: "recursive") } ?? false
+            source = .files(patterns, recursive: recursive)
+        }
+        return InputSpec(name: name, source: source, line: line, column: column)
+    }
+
+    private static func parseCell(name: String, node: Node, at keyNode: Node, reader: NodeReader) throws -> CellSpec {
+        let (line, column) = NodeReader.position(keyNode)
+        let kinds = CellSpec.Kind.allCases.map(\.rawValue)
+        let fields = try reader.mapping(node, allowed: kinds, what: "cell '\(name)'")
+        guard fields.count == 1, let (kindName, value) = fields.first, let kind = CellSpec.Kind(rawValue: kindName) else {
+            throw reader.error(at: node, "cell '\(name)' must have exactly one of: \(kinds.joined(separator: ", "))")
+        }
+        let body: CellSpec.Body
+        switch kind {
+        case .encode:
+            body = .encode(.init(kind: try reader.kind(value, what: "encode")))
+        case .combine:
+            let text = try reader.string(value, what: "combine")
+            let (valueLine, valueColumn) = NodeReader.position(value)
+            do {
+                body = .combine(try EmbeddingExpression.parse(text))
+            } catch {
+                // The column of the offending character, when the expression is written unquoted on one line.
+                throw JobError(file: reader.file, line: valueLine, column: valueColumn + error.offset, message: "combine: \(error.message)")
+            }
+        case .generate:
+            let settings = try reader.mapping(value, allowed: ["embedding", "prompt", "turns", "max_tokens", "temperature", "top_p", "top_k", "seed"], what: "generate")
+            guard let embeddingNode = settings["embedding"] else { throw reader.error(at: value, "generate needs 'embedding': the cell(s) whose embeddings become PandaGPT's feature token") }
+            let embeddings = try reader.stringOrList(embeddingNode, what: "embedding")
+            var prompts: [String] = []
+            if let prompt = settings["prompt"] { prompts.append(try reader.string(prompt, what: "prompt")) }
+            if let turns = settings["turns"] { prompts += try reader.strings(turns, what: "turns") }
+            guard !prompts.isEmpty else { throw reader.error(at: value, "generate needs a 'prompt' (or 'turns': a list of questions asked in order)") }
+            let maxTokens = try settings["max_tokens"].map { try reader.int($0, what: "max_tokens", range: 1...4096) } ?? 128
+            let temperature = try settings["temperature"].map { try reader.number($0, what: "temperature", range: 0...100) } ?? 0
+            let topP = try settings["top_p"].map { try reader.number($0, what: "top_p", range: 0.000001...1) } ?? 1
+            let topK = try settings["top_k"].map { try reader.int($0, what: "top_k", range: 0...1_000_000) } ?? 0
+            let seed = try settings["seed"].map { try reader.int($0, what: "seed", range: 0...Int.max) } ?? 0
+            body = .generate(.init(
+                embeddings: embeddings, prompts: prompts, maxTokens: maxTokens, temperature: Float(temperature), topP: Float(topP), topK: topK,
+                seed: UInt64(seed)))
+        case .classify:
+            let settings = try reader.mapping(value, allowed: ["embedding", "labels", "top"], what: "classify")
+            guard let embedding = settings["embedding"], let labels = settings["labels"] else { throw reader.error(at: value, "classify needs 'embedding' and 'labels'") }
+            let list = try reader.strings(labels, what: "labels")
+            guard !list.isEmpty else { throw reader.error(at: labels, "classify needs at least one label") }
+            body = .classify(.init(
+                embedding: try reader.string(embedding, what: "embedding"), labels: list,
+                top: try settings["top"].map { try reader.int($0, what: "top", range: 1...list.count) } ?? 1))
+        case .retrieve:
+            let settings = try reader.mapping(value, allowed: ["embedding", "from", "kind", "top"], what: "retrieve")
+            guard let embedding = settings["embedding"], let from = settings["from"], let kind = settings["kind"] else {
+                throw reader.error(at: value, "retrieve needs 'embedding' (a cell), 'from' (an input) and 'kind' (what to embed from it)")
+            }
+            body = .retrieve(.init(
+                embedding: try reader.string(embedding, what: "embedding"), from: try reader.string(from, what: "from"), kind: try reader.kind(kind, what: "kind"),
+                top: try settings["top"].map { try reader.int($0, what: "top", range: 1...1000) } ?? 3))
+        case .write:
+            let settings = try reader.mapping(value, allowed: ["jsonl", "csv", "report", "sidecar", "npy"], what: "write")
+            var write = CellSpec.Write()
+            write.jsonl = try settings["jsonl"].map { try reader.string($0, what: "jsonl") }
+            write.csv = try settings["csv"].map { try reader.string($0, what: "csv") }
+            write.report = try settings["report"].map { try reader.string($0, what: "report") }
+            if let sidecar = settings["sidecar"] {
+                let fields = try reader.mapping(sidecar, allowed: ["cell", "extension", "policy"], what: "sidecar")
+                guard let cell = fields["cell"] else { throw reader.error(at: sidecar, "sidecar needs 'cell': the generate cell whose text is written beside each file") }
+                let policyName = try fields["policy"].map { try reader.string($0, what: "policy") } ?? "skip"
+                guard let policy = CellSpec.Write.SidecarPolicy(rawValue: policyName) else {
+                    throw reader.error(
+                        at: fields["policy"]!, "policy must be skip, overwrite, append or prepend, not '\(policyName)'"
+                            + JobError.suggestion(for: policyName, among: CellSpec.Write.SidecarPolicy.allCases.map(\.rawValue)))
+                }
+                var fileExtension = try fields["extension"].map { try reader.string($0, what: "extension") } ?? "txt"
+                if fileExtension.hasPrefix(".") { fileExtension.removeFirst() }
+                write.sidecar = (try reader.string(cell, what: "cell"), fileExtension, policy)
+            }
+            if let npy = settings["npy"] {
+                let fields = try reader.mapping(npy, allowed: ["cell", "file"], what: "npy")
+                guard let cell = fields["cell"], let file = fields["file"] else { throw reader.error(at: npy, "npy needs 'cell' (an embedding cell) and 'file'") }
+                write.npy = (try reader.string(cell, what: "cell"), try reader.string(file, what: "file"))
+            }
+            guard write.jsonl != nil || write.csv != nil || write.report != nil || write.sidecar != nil || write.npy != nil else {
+                throw reader.error(at: value, "write names no output: give jsonl, csv, report, sidecar or npy")
+            }
+            body = .write(write)
+        }
+        return CellSpec(name: name, body: body, line: line, column: column)
+    }
+}
+
+extension JobError {
+    static func yaml(_ error: YamlError, file: String) -> JobError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            JobError(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
+        default:
+            JobError(file: file, line: 1, column: 1, message: "not valid YAML: \(error)")
+        }
+    }
+}
+
+/// Typed access to YAML nodes that reports every mistake at its place.
+struct NodeReader {
+    let file: String
+
+    static func position(_ node: Node) -> (line: Int, column: Int) { node.mark.map { ($0.line, $0.column) } ?? (1, 1) }
+
+    func error(at node: Node, _ message: String) -> JobError {
+        let (line, column) = Self.position(node)
+        return JobError(file: file, line: line, column: column, message: message)
+    }
+
+    func located<T>(_ value: T, at node: Node) -> Located<T> {
+        let (line, column) = Self.position(node)
+        return Located(value: value, line: line, column: column)
+    }
+
+    /// A mapping whose keys must be among `allowed`; an unknown key is reported where it stands, with a suggestion.
+    func mapping(_ node: Node, allowed: [String], what: String) throws -> [String: Node] {
+        var result: [String: Node] = [:]
+        for (key, value, keyNode) in try orderedMapping(node, what: what) {
+            guard allowed.contains(key) else {
+                throw error(at: keyNode, "unknown field '\(key)' in \(what)" + JobError.suggestion(for: key, among: allowed)
+                    + "; allowed: \(allowed.joined(separator: ", "))")
+            }
+            result[key] = value
+        }
+        return result
+    }
+
+    func orderedMapping(_ node: Node, what: String) throws -> [(name: String, value: Node, key: Node)] {
+        guard let mapping = node.mapping else { throw error(at: node, "\(what) must be a mapping of names to settings") }
+        var seen = Set<String>()
+        return try mapping.map { key, value in
+            guard let name = key.string else { throw error(at: key, "\(what): names must be text") }
+            guard seen.insert(name).inserted else { throw error(at: key, "\(what): '\(name)' appears twice") }
+            return (name, value, key)
+        }
+    }
+
+    func string(_ node: Node, what: String) throws -> String {
+        guard case .scalar(let scalar) = node else { throw error(at: node, "\(what) must be a single value") }
+        return scalar.string
+    }
+
+    func strings(_ node: Node, what: String) throws -> [String] {
+        guard let sequence = node.sequence else { throw error(at: node, "\(what) must be a list") }
+        return try sequence.map { try string($0, what: "an item of \(what)") }
+    }
+
+    func stringOrList(_ node: Node, what: String) throws -> [String] {
+        if case .scalar = node { return [try string(node, what: what)] }
+        return try strings(node, what: what)
+    }
+
+    func bool(_ node: Node, what: String) throws -> Bool {
+        guard let value = node.bool else { throw error(at: node, "\(what) must be true or false") }
+        return value
+    }
+
+    func int(_ node: Node, what: String, range: ClosedRange<Int>) throws -> Int {
+        guard let value = node.int, range.contains(value) else {
+            throw error(at: node, "\(what) must be a whole number from \(range.lowerBound) to \(range.upperBound == Int.max ? "any" : String(range.upperBound))")
+        }
+        return value
+    }
+
+    func number(_ node: Node, what: String, range: ClosedRange<Double>) throws -> Double {
+        guard let value = node.float, range.contains(value) else { throw error(at: node, "\(what) must be a number from \(range.lowerBound) to \(range.upperBound)") }
+        return value
+    }
+
+    func kind(_ node: Node, what: String) throws -> MediaKind {
+        let name = try string(node, what: what)
+        guard let kind = MediaKind(rawValue: name) else {
+            throw error(at: node, "\(what): unknown kind '\(name)'" + JobError.suggestion(for: name, among: MediaKind.allCases.map(\.rawValue))
+                + "; kinds: \(MediaKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return kind
+    }
+}

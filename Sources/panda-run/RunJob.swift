@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import PandaJobs
+
+struct RunJob: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a YAML job: cells over folders of media (the default subcommand).",
+        discussion: """
+            Items flow through the job's cells; each finished item is committed to <output>/.panda/records.jsonl, \
+            so an interrupted run resumes where it stopped, and model results are cached by content, so rerunning \
+            an unchanged job does no model work and editing one prompt reruns only that prompt's cell. A broken \
+            file becomes an error record and the run goes on. docs/jobs.md documents every field.
+
+            Exit status: 0 when every item succeeded, 2 when some items failed (their records say why), 1 when \
+            the job could not run.
+
+            Sharding: --shard i/N runs the items whose id hashes to i; Slurm job arrays and Kubernetes Indexed Jobs \
+            set it from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX (with --shard-count). \
+            Then `panda-run merge JOB` writes the combined outputs.
+
+            Examples:
+              panda-run Jobs/story.yaml
+              panda-run run Jobs/caption.yaml --progress json
+              panda-run Jobs/caption.yaml --shard 0/4 && panda-run merge Jobs/caption.yaml
+            """)
+
+    @Argument(help: "The job file.")
+    var job: String
+
+    @Option(help: "Run one share of the items: i/N with 0 ≤ i < N.")
+    var shard: String?
+
+    @Option(name: .customLong("shard-count"), help: "The number of shards for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX gives the index).")
+    var shardCount: Int?
+
+    @Flag(name: .customLong("retry-failed"), help: "Run the items that failed last time again (otherwise they are kept as failed).")
+    var retryFailed = false
+
+    @Flag(help: "Print nothing but errors that stop the job.")
+    var quiet = false
+
+    @Option(help: "Progress on stderr: bar (for people) or json (one object per event, for schedulers).")
+    var progress: RunOptions.Progress = .bar
+
+    @Option(help: "Threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Items per encoder batch.")
+    var batchSize = 8
+
+    func validate() throws {
+        if let shard, Shard(shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not '\(shard)'") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+    }
+
+    func run() throws {
+        var options = RunOptions()
+        options.shard = shard.flatMap(Shard.init) ?? Shard.fromEnvironment(ProcessInfo.processInfo.environment, kubernetesCount: shardCount)
+        options.retryFailed = retryFailed
+        options.progress = quiet ? .quiet : progress
+        options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        options.batchSize = batchSize
+        let summary: RunSummary
+        do {
+            let plan = try JobPlan(JobFile.load(path: job))
+            summary = try JobRunner(plan: plan, options: options).run()
+        } catch {
+            FileHandle.standardError.write(Data("panda-run: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
+            throw ExitCode.failure
+        }
+        if summary.failed > 0 { throw ExitCode(2) }
+    }
+}
+
+extension RunOptions.Progress: ExpressibleByArgument {}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a job without running it: fields, references, cycles, types, model and input files.",
+        discussion: """
+            Prints one line per problem as FILE:LINE:COLUMN: message (with a suggestion for typos) and exits 1, or \
+            "ok" with the item count. No model is loaded.
+
+            Example:
+              panda-run validate Jobs/caption.yaml
+            """)
+
+    @Argument(help: "The job file.")
+    var job: String
+
+    func run() throws {
+        do {
+            let plan = try JobPlan(JobFile.load(path: job))
+            print("ok: \(plan.items.count) items, \(plan.job.cells.count) cells")
+        } catch {
+            FileHandle.standardError.write(Data("\((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a job will do: inputs and item counts, unpaired files, each cell and its work.",
+        discussion: """
+            Example:
+              panda-run plan Jobs/caption.yaml
+            """)
+
+    @Argument(help: "The job file.")
+    var job: String
+
+    func run() throws {
+        do {
+            print(try JobPlan(JobFile.load(path: job)).describe())
+        } catch {
+            FileHandle.standardError.write(Data("\((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Combine the records of a sharded job's runs into the outputs of one unsharded run.",
+        discussion: """
+            Example:
+              for i in 0 1 2 3; do panda-run Jobs/caption.yaml --shard $i/4; done
+              panda-run merge Jobs/caption.yaml
+            """)
+
+    @Argument(help: "The job file.")
+    var job: String
+
+    func run() throws {
+        do {
+            for output in try ShardMerger.merge(JobPlan(JobFile.load(path: job))) { print("wrote \(output)") }
+        } catch {
+            FileHandle.standardError.write(Data("panda-run: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import PandaJobs
+import PandaMedia
+import PandaModels
+import PandaTestSupport
+import Testing
+
+/// Jobs run end to end on the tiny reference models and committed media, in a scratch folder.
+@Suite("Job runner", .serialized)
+struct JobRunnerTests {
+    static let models = TemporaryDirectory()
+    static let imagebind = try! Reference.convert(
+        ["imagebind/imagebind_tiny.pth", "imagebind/config.json", "imagebind/bpe_simple_vocab_16e6.txt.gz"], recipe: "imagebind-huge", into: models,
+        name: "imagebind.panda")
+    static let decoder = try! Reference.convert(["llama/hf-safetensors", "llama/tokenizer.model"], recipe: "llama", dtype: .f32, into: models, name: "decoder.panda")
+    static let adapter = try! Reference.convert(
+        ["pandagpt/pytorch_model.pt"], recipe: "pandagpt-delta", settings: ["lora_alpha": .int(32)], into: models, name: "delta.panda")
+
+    let directory = TemporaryDirectory()
+
+    init() throws {
+        let media = Reference.path("../media")
+        for folder in ["images", "sounds"] { try FileManager.default.createDirectory(atPath: directory.file(folder), withIntermediateDirectories: true) }
+        for (source, target) in [("photo.jpg", "images/panda.jpg"), ("gray-portrait.jpg", "images/portrait.jpg"), ("truncated.jpg", "images/broken.jpg"),
+                                 ("stereo-22k.wav", "sounds/panda.wav"), ("speech-16k.flac", "sounds/portrait.flac"), ("stereo-22k.wav", "sounds/broken.wav")] {
+            try FileManager.default.copyItem(atPath: (media as NSString).appendingPathComponent(source), toPath: directory.file(target))
+        }
+    }
+
+    private func job(prompt: String = "Describe {{item.stem}} ({{cells.kind.label}}).") -> String {
+        """
+        models:
+          imagebind: \(Self.imagebind)
+          decoder: \(Self.decoder)
+          adapter: \(Self.adapter)
+        inputs:
+          scenes:
+            image: images
+            audio: sounds
+        parameters:
+          weight: 0.5
+        output: out
+        cells:
+          picture: {encode: image}
+          sound: {encode: audio}
+          scene:
+            combine: picture + weight * sound - text("daytime") + text("night")
+          kind:
+            classify: {embedding: picture, labels: [a panda, a person, a landscape], top: 2}
+          story:
+            generate:
+              embedding: [picture, sound]
+              turns: ["\(prompt)", "Now tell a story about it."]
+              max_tokens: 10
+          save:
+            write:
+              jsonl: story.jsonl
+              csv: story.csv
+              report: report.html
+              npy: {cell: scene, file: scene.npy}
+              sidecar: {cell: story, extension: txt, policy: overwrite}
+        """
+    }
+
+    private func run(_ text: String, _ configure: (inout RunOptions) -> Void = { _ in }) throws -> RunSummary {
+        let path = directory.file("job.yaml")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        var options = RunOptions()
+        options.progress = .quiet
+        options.threads = 2
+        configure(&options)
+        return try JobRunner(plan: JobPlan(JobFile.load(path: path)), options: options).run()
+    }
+
+    private func records(_ name: String = "out/story.jsonl") throws -> [[String: Any]] {
+        try String(contentsOfFile: directory.file(name), encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    @Test("a run writes one record per item, isolates the broken file, and its answers are PandaGPT's for the summed embeddings")
+    func runWritesEverything() throws {
+        let summary = try run(job())
+        #expect((summary.items, summary.succeeded, summary.failed) == (3, 2, 1))
+        let records = try records()
+        #expect(records.map { $0["id"] as? String } == ["broken", "panda", "portrait"])
+        let broken = try #require(records.first)
+        #expect(broken["status"] as? String == "error")
+        #expect((broken["error"] as? [String: String])?["message"]?.contains("broken.jpg") == true)
+
+        // The generate cell equals PandaGPT's answers for the same embeddings and prompts, turn by turn.
+        let embedder = try Embedder(path: Self.imagebind, threads: 2)
+        let pandaGPT = try PandaGPT(decoderPath: Self.decoder, adapterPath: Self.adapter)
+        let embeddings = try embedder.embed([
+            MediaInput.prepare(.image, path: directory.file("images/panda.jpg"))[0], MediaInput.prepare(.audio, path: directory.file("sounds/panda.wav"))[0],
+        ])
+        let story = try #require(((records[1]["cells"] as? [String: Any])?["story"] as? [String: Any]))
+        let kind = try #require(((records[1]["cells"] as? [String: Any])?["kind"] as? [String: Any])?["label"] as? String)
+        let options = PandaGPT.answerOptions(maxNewTokens: 10)
+        let first = try pandaGPT.answer(embeddings: embeddings, question: "Describe panda (\(kind)).", options: options, threads: 2)
+        let second = try pandaGPT.answer(
+            embeddings: embeddings, question: "Now tell a story about it.", history: [PandaGPT.Turn(question: "Describe panda (\(kind)).", answer: first.text)],
+            options: options, threads: 2)
+        #expect(story["text"] as? String == first.text + "\n\n" + second.text)
+
+        // Zero-shot labels, the sidecar, the aligned embeddings and the report.
+        let labels = try #require(((records[1]["cells"] as? [String: Any])?["kind"] as? [String: Any])?["labels"] as? [[String: Any]])
+        #expect(labels.count == 2 && (labels[0]["probability"] as! Double) >= (labels[1]["probability"] as! Double))
+        #expect(try String(contentsOfFile: directory.file("images/panda.txt"), encoding: .utf8) == first.text + "\n\n" + second.text + "\n")
+        let array = try NPYArray(path: directory.file("out/scene.npy"))
+        #expect(array.shape == [2, 1024])
+        #expect(try String(contentsOfFile: directory.file("out/scene.jsonl"), encoding: .utf8).contains("\"id\":\"portrait\",\"row\":1"))
+        let report = try String(contentsOfFile: directory.file("out/report.html"), encoding: .utf8)
+        #expect(report.contains("<img src=\"../images/panda.jpg\"") && report.contains("<audio src=\"../sounds/portrait.flac\"") && report.contains("broken JPEG"))
+        let csv = try String(contentsOfFile: directory.file("out/story.csv"), encoding: .utf8)
+        #expect(csv.hasPrefix("id,file,status,kind,story,error\n"))
+    }
+
+    @Test("rerunning an unchanged job does no model work; editing one prompt reruns only the generate cell")
+    func cacheAndIncrementalReruns() throws {
+        _ = try run(job())
+        let again = try run(job())
+        #expect(again.skipped == 3 && again.modelRuns == 0)
+        let edited = try run(job(prompt: "What is {{item.stem}}?"))
+        #expect(edited.skipped == 0)
+        #expect(edited.cacheHits == 4)  // picture and sound for the two good items
+        #expect(edited.modelRuns == 2)  // one generation per good item
+        let story = try #require(((try records()[1]["cells"] as? [String: Any])?["story"] as? [String: Any])?["turns"] as? [[String: String]])
+        #expect(story[0]["prompt"] == "What is panda?")
+    }
+
+    @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
+    func retryFailed() throws {
+        _ = try run(job())
+        try FileManager.default.removeItem(atPath: directory.file("images/broken.jpg"))
+        try FileManager.default.copyItem(atPath: directory.file("images/panda.jpg"), toPath: directory.file("images/broken.jpg"))
+        // The file changed, so its item is no longer the same work: it runs again anyway.
+        let changed = try run(job())
+        #expect(changed.failed == 0 && changed.skipped == 2)
+        try FileManager.default.removeItem(atPath: directory.file("sounds/broken.wav"))
+        FileManager.default.createFile(atPath: directory.file("sounds/broken.wav"), contents: Data())
+        #expect(try run(job()).failed == 1)
+        #expect(try run(job()).skipped == 3)
+        let retried = try run(job()) { $0.retryFailed = true }
+        #expect(retried.skipped == 2 && retried.failed == 1)
+    }
+
+    @Test("shards split the items deterministically, and merging them gives the unsharded records")
+    func shardsMerge() throws {
+        _ = try run(job())
+        let whole = try records().map { normalized($0) }
+        try FileManager.default.removeItem(atPath: directory.file("out"))
+        var counts: [Int] = []
+        for index in 0..<2 { counts.append(try run(job()) { $0.shard = Shard(index: index, count: 2) }.items) }
+        #expect(counts.reduce(0, +) == 3)
+        #expect(FileManager.default.fileExists(atPath: directory.file("out/story.shard-0-of-2.jsonl")))
+        _ = try ShardMerger.merge(JobPlan(JobFile.load(path: directory.file("job.yaml"))))
+        let merged = try records().map { normalized($0) }
+        #expect(merged == whole, "\(zip(merged, whole).filter { $0 != $1 })")
+        #expect(Shard("3/4") == Shard(index: 3, count: 4) && Shard("4/4") == nil)
+        #expect(Shard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "2"], kubernetesCount: nil) == Shard(index: 3, count: 4))
+        #expect(Shard.fromEnvironment(["JOB_COMPLETION_INDEX": "1"], kubernetesCount: 3) == Shard(index: 1, count: 3))
+    }
+
+    /// A record without its timing and with probabilities to 5 decimals, as JSON text, for comparing runs: items
+    /// batched differently (here: alone in their shard) get embeddings equal only to float rounding.
+    private func normalized(_ record: [String: Any]) -> String {
+        func clean(_ value: Any) -> Any {
+            if let object = value as? [String: Any] {
+                return object.filter { $0.key != "seconds" }.mapValues(clean)
+            }
+            if let array = value as? [Any] { return array.map(clean) }
+            if let number = value as? Double, !(value is Int) { return (number * 100_000).rounded() / 100_000 }
+            return value
+        }
+        return String(decoding: try! JSONSerialization.data(withJSONObject: clean(record), options: [.sortedKeys]), as: UTF8.self)
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+@testable import PandaJobs
+import PandaTestSupport
+import Testing
+
+/// Mistakes in job files are reported at their line and column, before any model loads.
+@Suite("Job validation")
+struct JobValidationTests {
+    let directory = TemporaryDirectory()
+
+    init() throws {
+        for folder in ["media/images", "media/sounds", "models"] { try FileManager.default.createDirectory(atPath: directory.file(folder), withIntermediateDirectories: true) }
+        for name in ["a.jpg", "b.jpg", "c.jpg"] { FileManager.default.createFile(atPath: directory.file("media/images/\(name)"), contents: Data([1])) }
+        for name in ["a.wav", "b.wav", "lonely.wav"] { FileManager.default.createFile(atPath: directory.file("media/sounds/\(name)"), contents: Data([1])) }
+        for name in ["imagebind.panda", "decoder.panda"] { FileManager.default.createFile(atPath: directory.file("models/\(name)"), contents: Data([1])) }
+    }
+
+    private let header = """
+        models:
+          imagebind: models/imagebind.panda
+          decoder: models/decoder.panda
+        inputs:
+          scenes:
+            image: media/images
+            audio: media/sounds
+
+        """
+
+    /// The error a job gives, as "line:column: message".
+    private func problem(_ body: String) throws -> String {
+        let path = directory.file("job.yaml")
+        try (header + body).write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try JobPlan(JobFile.load(path: path))
+            return "no error"
+        } catch let error as JobError {
+            #expect(error.file == path)
+            return "\(error.line):\(error.column): \(error.message)"
+        }
+    }
+
+    @Test("a valid job plans: items paired by stem across folders, unpaired files counted, cells in dependency order")
+    func validJobPlans() throws {
+        let path = directory.file("job.yaml")
+        try (header + """
+            cells:
+              story:
+                generate: {embedding: scene, prompt: "Describe {{item.stem}}."}
+              scene:
+                combine: picture + 0.5 * sound
+              picture: {encode: image}
+              sound: {encode: audio}
+            """).write(toFile: path, atomically: true, encoding: .utf8)
+        let plan = try JobPlan(JobFile.load(path: path))
+        #expect(plan.items.map(\.id) == ["a", "b"])
+        #expect(plan.inputs["scenes"]!.unpaired.map { ($0 as NSString).lastPathComponent } == ["c.jpg", "lonely.wav"])
+        #expect(plan.order.map(\.name) == ["picture", "sound", "scene", "story"])
+        #expect(plan.describe().contains("input scenes: 2 items, 2 unpaired files skipped"))
+    }
+
+    @Test("an unknown field is reported where it is written, with the field it probably meant")
+    func unknownFieldSuggestion() throws {
+        let message = try problem("cells:\n  picture:\n    encode: image\n  story:\n    generate: {embedding: picture, promt: hi}\n")
+        #expect(message.hasPrefix("12:36: unknown field 'promt' in generate (did you mean 'prompt'?)"), "\(message)")
+        #expect(try problem("cells:\n  picture:\n    encdoe: image\n").hasPrefix("10:5: unknown field 'encdoe' in cell 'picture' (did you mean 'encode'?)"))
+        #expect(try problem("cells:\n  picture:\n    encode: imgae\n").hasPrefix("10:13: encode: unknown kind 'imgae' (did you mean 'image'?)"))
+    }
+
+    @Test("references to missing cells, wrong types and cycles are refused at the cell that makes them")
+    func referencesTypesAndCycles() throws {
+        #expect(try problem("cells:\n  picture: {encode: image}\n  mix: {combine: pictur + 1}\n").hasPrefix("10:3: cell 'mix' uses 'pictur', which is no cell or parameter (did you mean 'picture'?)"))
+        let typeMessage = try problem("cells:\n  picture: {encode: image}\n  story: {generate: {embedding: picture, prompt: hi}}\n  again: {combine: story * 2}\n")
+        #expect(typeMessage.contains("cell 'again' needs embedding from 'story', but that generate cell gives text"), "\(typeMessage)")
+        let cycle = try problem("cells:\n  a: {combine: b + b}\n  b: {combine: a * 2}\n")
+        #expect(cycle.contains("cycle: a → b → a") || cycle.contains("cycle: b → a → b"), "\(cycle)")
+        #expect(try problem("cells:\n  picture: {encode: depth}\n").contains("input 'scenes' has no depth files (it has image, audio)"))
+    }
+
+    @Test("a combine expression error points at the offending character")
+    func expressionErrorColumn() throws {
+        #expect(try problem("cells:\n  picture: {encode: image}\n  mix:\n    combine: picture + * 2\n").hasPrefix("11:24: combine: "))
+    }
+
+    @Test("missing model files, missing folders, unknown template fields and '..' outputs are refused before running")
+    func filesTemplatesAndEscapes() throws {
+        let missingModel = try problem("cells:\n  picture: {encode: image}\n").replacingOccurrences(of: "no error", with: "")
+        #expect(missingModel.isEmpty)
+        try FileManager.default.removeItem(atPath: directory.file("models/imagebind.panda"))
+        #expect(try problem("cells:\n  picture: {encode: image}\n").hasPrefix("2:14: models.imagebind: no such file 'models/imagebind.panda'"))
+        FileManager.default.createFile(atPath: directory.file("models/imagebind.panda"), contents: Data([1]))
+        #expect(try problem("cells:\n  picture: {encode: image}\n  s: {generate: {embedding: picture, prompt: '{{item.stme}}'}}\n")
+                .contains("unknown template field '{{item.stme}}' (did you mean 'item.stem'?)"))
+        #expect(try problem("output: ../elsewhere\ncells:\n  picture: {encode: image}\n").contains("'..' is not allowed"))
+        #expect(try problem("cells:\n  picture: {encode: image}\n  w: {write: {jsonl: ../../x.jsonl}}\n").contains("must be a path inside the output directory"))
+        let yaml = try problem("cells:\n  picture: {encode: image\n")
+        #expect(yaml.contains("not valid YAML"), "\(yaml)")
+    }
+
+    @Test("manifests name items in JSON lines or CSV; bad columns and duplicate ids are refused with their line")
+    func manifests() throws {
+        try "{\"id\": \"x\", \"image\": \"media/images/a.jpg\", \"text\": \"a caption\"}\n{\"image\": \"media/images/b.jpg\"}\n"
+            .write(toFile: directory.file("items.jsonl"), atomically: true, encoding: .utf8)
+        let items = try Inputs.manifestItems(directory.file("items.jsonl")) { JobError(file: "m", line: 1, column: 1, message: $0) }
+        #expect(items.map(\.id) == ["x", "2"])
+        #expect(items[0].sources[.text] == .literal("a caption"))
+        try "id,image,audoi\nx,a.jpg,a.wav\n".write(toFile: directory.file("items.csv"), atomically: true, encoding: .utf8)
+        #expect(throws: JobError.self) { try Inputs.manifestItems(directory.file("items.csv")) { JobError(file: "m", line: 1, column: 1, message: $0) } }
+        try "id,image,text\nx,\"a,b.jpg\",\"say \"\"hi\"\"\"\n".write(toFile: directory.file("quoted.csv"), atomically: true, encoding: .utf8)
+        let quoted = try Inputs.manifestItems(directory.file("quoted.csv")) { JobError(file: "m", line: 1, column: 1, message: $0) }
+        #expect(quoted[0].sources[.text] == .literal("say \"hi\""))
+        #expect(quoted[0].sources[.image] == .file(directory.file("a,b.jpg")))
+    }
+}
+
+@Suite("Embedding arithmetic expressions")
+struct ExpressionTests {
+    private func evaluate(_ source: String, _ values: [String: [Float]], parameters: [String: Double] = [:]) throws -> EmbeddingExpression.Value {
+        try EmbeddingExpression.parse(source).evaluate(
+            lookup: { name in parameters[name].map { .scalar($0) } ?? .vector(values[name]!) },
+            embedText: { text in text == "night" ? [0, 0, 1] : [0, 1, 0] })
+    }
+
+    @Test("sums, weights, parameters, literal texts and normalize evaluate as written, with * before + and -")
+    func arithmetic() throws {
+        let values: [String: [Float]] = ["image": [1, 0, 0], "audio": [0, 2, 0]]
+        #expect(try evaluate("image + 0.5 * audio", values) == .vector([1, 1, 0]))
+        #expect(try evaluate("image - text(\"daytime\") + text('night')", values) == .vector([1, -1, 1]))
+        #expect(try evaluate("normalize(audio * w)", values, parameters: ["w": 3]) == .vector([0, 1, 0]))
+        #expect(try evaluate("-(image + audio) / 2", values) == .vector([-0.5, -1, 0]))
+        #expect(try EmbeddingExpression.parse("a + 2 * text(\"x\")").names == ["a"])
+    }
+
+    @Test("multiplying two embeddings or an unknown function is refused with a message")
+    func refusals() {
+        #expect(throws: EmbeddingExpression.EvaluationError.self) { try evaluate("image * image", ["image": [1]]) }
+        #expect(throws: EmbeddingExpression.ParseError.self) { try EmbeddingExpression.parse("mean(a)") }
+        #expect(throws: EmbeddingExpression.ParseError.self) { try EmbeddingExpression.parse("a +") }
+    }
+}
