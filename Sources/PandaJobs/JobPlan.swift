@@ -140,7 +140,7 @@ public struct JobPlan: Sendable {
             inputs[spec.name] = try Inputs.resolve(spec, relativeTo: job.directory, file: file)
         }
         self.inputs = inputs
-        guard !job.output.split(separator: "/").contains("..") else {
+        guard job.output.hasPrefix("/") || !job.output.split(separator: "/").contains("..") else {
             throw failure(1, 1, "output must stay inside the job's folder: '..' is not allowed in '\(job.output)'")
         }
         outputDirectory = Inputs.absolute(job.output, in: job.directory)

@@ -28,6 +28,9 @@ struct RunJob: ParsableCommand {
     @Argument(help: "The job file.")
     var job: String
 
+    @Option(name: .shortAndLong, help: "Write outputs to this folder instead of the job's 'output'.")
+    var output: String?
+
     @Option(help: "Run one share of the items: i/N with 0 ≤ i < N.")
     var shard: String?
 
@@ -63,8 +66,9 @@ struct RunJob: ParsableCommand {
         options.batchSize = batchSize
         let summary: RunSummary
         do {
-            let plan = try JobPlan(JobFile.load(path: job))
-            summary = try JobRunner(plan: plan, options: options).run()
+            var file = try JobFile.load(path: job)
+            if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
+            summary = try JobRunner(plan: JobPlan(file), options: options).run()
         } catch {
             FileHandle.standardError.write(Data("panda-run: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
             throw ExitCode.failure
@@ -133,9 +137,14 @@ struct Merge: ParsableCommand {
     @Argument(help: "The job file.")
     var job: String
 
+    @Option(name: .shortAndLong, help: "The output folder the shards used, if not the job's 'output'.")
+    var output: String?
+
     func run() throws {
         do {
-            for output in try ShardMerger.merge(JobPlan(JobFile.load(path: job))) { print("wrote \(output)") }
+            var file = try JobFile.load(path: job)
+            if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
+            for written in try ShardMerger.merge(JobPlan(file)) { print("wrote \(written)") }
         } catch {
             FileHandle.standardError.write(Data("panda-run: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
             throw ExitCode.failure
