@@ -106,9 +106,12 @@ public final class JobRunner {
         if !pending.isEmpty { try process(pending, committed: &committed) }
 
         // Outputs from the records of exactly this run's items, in item order.
+        // Nothing to rewrite when every item was already committed and the log and outputs are as a previous run left them.
         let records = items.compactMap { committed[$0.id] }
-        try store.compact(records)
-        summary.outputs = try OutputWriter(plan: plan, store: store, shard: options.shard).write(records)
+        let writer = OutputWriter(plan: plan, store: store, shard: options.shard)
+        let unchanged = summary.skipped == items.count && store.loggedLines == records.count && writer.outputsExist
+        if !unchanged { try store.compact(records) }
+        summary.outputs = unchanged ? writer.outputPaths : try writer.write(records)
         summary.seconds = Date().timeIntervalSince(started)
         progress.finish(summary)
         return summary

@@ -22,6 +22,17 @@ struct OutputWriter {
         return (plan.outputDirectory as NSString).appendingPathComponent(name)
     }
 
+    /// Every file `write` produces.
+    var outputPaths: [String] {
+        plan.job.cells.flatMap { cell -> [String] in
+            guard case .write(let write) = cell.body else { return [] }
+            let npy = write.npy.map { [path($0.file), (path($0.file) as NSString).deletingPathExtension + ".jsonl"] } ?? []
+            return [write.jsonl, write.csv].compactMap { $0.map(path) } + npy + (write.report.map { [path($0)] } ?? [])
+        }
+    }
+
+    var outputsExist: Bool { outputPaths.allSatisfy { FileManager.default.fileExists(atPath: $0) } }
+
     func write(_ records: [[String: Any]]) throws -> [String] {
         var written: [String] = []
         try FileManager.default.createDirectory(atPath: plan.outputDirectory, withIntermediateDirectories: true)

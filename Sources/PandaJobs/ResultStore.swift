@@ -10,6 +10,8 @@ final class ResultStore {
     private let cacheDirectory: String
     private var log: FileHandle?
     private var unsyncedSince: Date?
+    /// Lines in the log when it was read: more than its records means stale or repeated lines to compact away.
+    private(set) var loggedLines = 0
 
     init(outputDirectory: String, shard: Shard?) throws {
         directory = (outputDirectory as NSString).appendingPathComponent(".panda")
@@ -29,6 +31,7 @@ final class ResultStore {
             complete = Data()
             try truncateLog(to: 0)
         }
+        loggedLines = complete.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
         return Self.records(in: complete)
     }
 
@@ -115,11 +118,19 @@ enum Fingerprint {
             hasher.update(data: Data(part.utf8))
             hasher.update(data: Data([0]))
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(hasher.finalize())
+    }
+
+    /// Lower-case hex of a digest (String(format:) per byte costs more than the hashing).
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        for byte in digest { bytes.append(digits[Int(byte >> 4)]); bytes.append(digits[Int(byte & 15)]) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func of(floats: [Float]) -> String {
-        floats.withUnsafeBytes { bytes in SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
+        floats.withUnsafeBytes { bytes in hex(SHA256.hash(data: bytes)) }
     }
 
     /// SHA-256 of a file's content, read in 1 MiB pieces.
@@ -128,7 +139,7 @@ enum Fingerprint {
         defer { try? handle.close() }
         var hasher = SHA256()
         while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty { hasher.update(data: data) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hex(hasher.finalize())
     }
 
     /// A model file's identity without reading its weights: every tensor's name, type, shape and chunk checksums
