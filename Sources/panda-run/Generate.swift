@@ -57,6 +57,14 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        do {
+            try generate()
+        } catch {
+            throw CommandErrors.report(error, asJSON: false)
+        }
+    }
+
+    private func generate() throws {
         let loadStart = Date()
         let llama = try Llama(path: model, adapterPath: adapter)
         let tokenizer = try SentencePieceTokenizer(weights: llama.weights)

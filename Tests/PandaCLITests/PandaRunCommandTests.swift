@@ -88,6 +88,14 @@ struct PandaRunCommandTests {
         #expect(vision.count == 2)
         for index in 0..<2 { #expect(maxAbsoluteDifference(vision[index], try #require(outputs["vision"]).row(index)) <= 1e-4) }
 
+        // Depth: channel 0 of the images, as the reference generator feeds ImageBind's depth encoder.
+        let plane = 224 * 224
+        let depth = (0..<2).flatMap { images.values[($0 * 3 * plane)..<($0 * 3 * plane + plane)] }
+        try NPYArray(shape: [2, 1, 224, 224], values: depth).write(to: scratch.file("depth.npy"))
+        let depthResult = try Executable.run("panda-run", ["embed", "--model", Self.imagebind, "--depth", scratch.file("depth.npy")])
+        let depthEmbeddings = try embeddings(json(depthResult.stdout), "depth")
+        for index in 0..<2 { #expect(maxAbsoluteDifference(depthEmbeddings[index], try #require(outputs["depth"]).row(index)) <= 1e-4) }
+
         let written = try Executable.run("panda-run", [
             "embed", "--model", Self.imagebind, "--image", scratch.file("images.npy"), "--text", "a photo", "--format", "npy", "-o", scratch.file("out"),
         ])
@@ -157,6 +165,17 @@ struct PandaRunCommandTests {
         #expect(answers.count == 2)
         let single = try Executable.run("panda-run", ["ask"] + common + ["What is it?"])
         #expect(answers.first.map(String.init) == single.stdout.trimmingCharacters(in: .newlines))
+
+        // The wrong kind of model, in each place, is one line naming the file and the family.
+        for (arguments, family) in [(["generate", "--model", Self.imagebind, "Hi"], "imagebind"),
+                                    (["ask", "--model", Self.imagebind, "--imagebind", Self.imagebind, "--image", media("photo.jpg"), "Hi"], "imagebind"),
+                                    (["ask", "--model", Self.decoder, "--adapter", Self.adapter, "--imagebind", Self.decoder, "--image", media("photo.jpg"), "Hi"], "llama")] {
+            let wrong = try Executable.run("panda-run", arguments)
+            #expect(wrong.status == 1 && wrong.stdout.isEmpty)
+            #expect(wrong.stderr.hasPrefix("panda-run: ") && wrong.stderr.contains(family) && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
+        }
+        let unreadable = try Executable.run("panda-run", ["ask"] + common.map { $0 == media("photo.jpg") ? media("not-an-image.jpg") : $0 } + ["Hi"])
+        #expect(unreadable.status == 1 && unreadable.stderr.contains("not-an-image.jpg"))
 
         let noMedia = try Executable.run("panda-run", ["ask", "--model", Self.decoder, "--adapter", Self.adapter, "--imagebind", Self.imagebind, "Hi"])
         #expect(noMedia.status != 0 && noMedia.stderr.contains("--image"))
