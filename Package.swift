@@ -71,7 +71,7 @@ let package = Package(
             dependencies: ["PandaModels", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
-            dependencies: ["PandaFormat", "PandaModels", "PandaJobs", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", "PandaKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Tests.
         .target(name: "PandaTestSupport", dependencies: ["PandaFormat", "PandaConvert", "PandaRecipes"], path: "Tests/PandaTestSupport"),

@@ -12,8 +12,8 @@ enum ChildProcess {
         var peakResidentBytes: Int
     }
 
-    /// `quietly` sends the program's output to /dev/null.
-    static func run(_ arguments: [String], environment extra: [String: String] = [:], quietly: Bool = false) throws -> Measurement {
+    /// `quietly` sends the program's output to /dev/null; `standardOutput` sends stdout to that file instead.
+    static func run(_ arguments: [String], environment extra: [String: String] = [:], quietly: Bool = false, standardOutput: String? = nil) throws -> Measurement {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extra) { _, new in new }
         let argv = arguments.map { strdup($0) } + [nil]
@@ -28,6 +28,7 @@ enum ChildProcess {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         }
+        if let standardOutput { posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
         let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
         guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
         var status: Int32 = 0
