@@ -221,6 +221,39 @@ AVX2 static void matvec_quantized_avx2(int dtype, const uint8_t *w, const uint8_
         x_scales[b] = _cvtsh_ss(d);
     }
     size_t r = row_begin;
+    if (dtype == PANDA_Q4_0) {
+        // q4_0: the nibbles n = q + 8 are unsigned, so maddubs takes them as they are, and Σ q·x = Σ n·x − 8 Σ x.
+        // The 8 Σ x of each activation block is spread over the 8 lanes as Σ x per lane and subtracted there.
+        int32_t x_sums[blocks > 0 ? blocks : 1];
+        for (size_t b = 0; b < blocks; b++) {
+            const int8_t *q = (const int8_t *)(x + b * PANDA_Q8_0_BYTES + 2);
+            int32_t sum = 0;
+            for (int i = 0; i < PANDA_QK; i++) sum += q[i];
+            x_sums[b] = sum;
+        }
+        const __m256i low_mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), shifts = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+        for (; r + 4 <= row_end; r += 4) {
+            const uint8_t *rows[4] = {w + r * row_bytes, w + (r + 1) * row_bytes, w + (r + 2) * row_bytes, w + (r + 3) * row_bytes};
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (size_t b = 0; b < blocks; b++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(x + b * PANDA_Q8_0_BYTES + 2));
+                __m256i x_sum = _mm256_set1_epi32(x_sums[b]);
+                __m256 dx = _mm256_set1_ps(x_scales[b]);
+                for (int k = 0; k < 4; k++) {
+                    const uint8_t *block = rows[k] + b * PANDA_Q4_0_BYTES;
+                    // Low nibbles to bytes 0–15, high nibbles to bytes 16–31: the 16 bytes in both halves, the upper
+                    // half shifted right by 4.
+                    __m256i packed = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(block + 2)));
+                    __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(packed, shifts), low_mask);
+                    __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(nibbles, v), ones), x_sum);
+                    uint16_t dw;
+                    memcpy(&dw, block, 2);
+                    acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dw)), dx), _mm256_cvtepi32_ps(dot), acc[k]);
+                }
+            }
+            for (int k = 0; k < 4; k++) y[r + k] = hsum(acc[k]);
+        }
+    }
     for (; r + 4 <= row_end; r += 4) {
         const uint8_t *rows[4] = {w + r * row_bytes, w + (r + 1) * row_bytes, w + (r + 2) * row_bytes, w + (r + 3) * row_bytes};
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
