@@ -2,7 +2,8 @@
 captions and PandaGPT-style question/answer pairs.
 
 Images: 224 x 224 RGB PNGs, one filled circle, square or triangle in red, green, blue or yellow on a plain light
-background, with jitter of position, size, rotation, hue and background tint (12 classes).
+background, with jitter of position, size, hue and background tint (12 classes); squares stand upright and triangles point up,
+so that a three-block vision transformer learns the shapes in a few minutes.
 Sounds: 2-second 16 kHz mono 16-bit WAVs, a low (220 Hz) or high (880 Hz) sine tone, steady or beeping (on/off at
 4 Hz), with jitter of pitch (+-2 %), loudness, beep phase and a little noise (4 classes).
 
@@ -65,7 +66,6 @@ def image_item(rng, label=None):
         "label": index, "colour": colour, "shape": shape,
         "centre": [float(rng.uniform(margin, SIZE - margin)), float(rng.uniform(margin, SIZE - margin))],
         "radius": radius,
-        "rotation": float(rng.uniform(-15, 15)),
         "tint": [int(v) for v in rng.integers(-18, 19, size=3)],
         "background": [int(v) for v in rng.integers(228, 252) + rng.integers(-4, 5, size=3)],
     }
@@ -80,9 +80,9 @@ def render_image(item):
         draw.ellipse([x - r, y - r, x + r, y + r], fill=fill)
     else:
         corners = 4 if item["shape"] == "square" else 3
-        # Corner distances chosen so that, rotated by up to 15 degrees, each shape stays within about r of its centre.
+        # Corner distances chosen so that each shape stays within about r of its centre.
         reach = r * (0.85 * math.sqrt(2) if corners == 4 else 1.1)
-        start = math.radians(item["rotation"]) + (math.pi / 4 if corners == 4 else -math.pi / 2)
+        start = math.pi / 4 if corners == 4 else -math.pi / 2
         points = [(x + reach * math.cos(start + 2 * math.pi * k / corners), y + reach * math.sin(start + 2 * math.pi * k / corners))
                   for k in range(corners)]
         if corners == 3:  # centre the triangle's bounding box vertically on the centre
