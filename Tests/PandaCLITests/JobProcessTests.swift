@@ -120,3 +120,89 @@ struct JobProcessTests {
         #expect(broken.stderr == "\(directory.file("job.yaml")):5:21: encode: unknown kind 'imag' (did you mean 'image'?); kinds: image, video, audio, text, depth, thermal, imu\n")
     }
 }
+
+/// The example jobs in Jobs/, run as the README runs them, on the committed demo models and media; the answers
+/// are checked against what the media really show (Jobs/media/labels.json).
+@Suite("Example jobs")
+struct ExampleJobTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+    let labels = try! JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: repository + "/Jobs/media/labels.json")))
+    let scratch = TemporaryDirectory()
+
+    /// Runs a job from a copy of Jobs/ (sidecars are written next to the media) and returns its records by id.
+    private func run(_ job: String, output: String) throws -> [String: [String: Any]] {
+        let jobs = scratch.file("Jobs")
+        if !FileManager.default.fileExists(atPath: jobs) {
+            try FileManager.default.copyItem(atPath: Self.repository + "/Jobs", toPath: jobs)
+            try FileManager.default.createSymbolicLink(atPath: scratch.file("Weights"), withDestinationPath: Self.repository + "/Weights")
+        }
+        let validate = try Executable.run("panda-run", ["validate", "\(jobs)/\(job).yaml"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+        let result = try Executable.run("panda-run", ["\(jobs)/\(job).yaml", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = try String(contentsOfFile: "\(jobs)/out/\(job)/\(output)", encoding: .utf8)
+        var records: [String: [String: Any]] = [:]
+        for line in text.split(separator: "\n") {
+            let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            records[record["id"] as! String] = record["cells"] as? [String: Any]
+        }
+        return records
+    }
+
+    private func text(_ cells: [String: Any]?, _ cell: String) -> String {
+        let output = cells?[cell] as? [String: Any]
+        return (output?["text"] as? String ?? output?["label"] as? String ?? "").lowercased()
+    }
+
+    @Test("story.yaml: each scene's picture, tone and picture + tone are described truly")
+    func story() throws {
+        let records = try run("story", output: "story.jsonl")
+        #expect(records.count == 3)
+        for (id, cells) in records {
+            let picture = labels["scenes/images/\(id).png"]!, sound = labels["scenes/sounds/\(id).wav"]!
+            #expect(text(cells, "seen") == "a \(picture).", "\(id)")
+            #expect(text(cells, "heard") == "a \(sound) tone.", "\(id)")
+            #expect(text(cells, "whole") == "a \(picture) and a \(sound) tone.", "\(id)")
+            #expect(text(cells, "shape") == "a \(picture)", "\(id)")
+        }
+        let report = try String(contentsOfFile: scratch.file("Jobs/out/story/report.html"), encoding: .utf8)
+        #expect(report.contains("<img src=\"../../media/scenes/images/scene-0.png\"") && report.contains("<audio src=\"../../media/scenes/sounds/scene-0.wav\""))
+    }
+
+    @Test("caption.yaml: captions name the right colour and shape for at least 7 of the 8 pictures, beside each picture too")
+    func caption() throws {
+        let records = try run("caption", output: "captions.jsonl")
+        #expect(records.count == 8)
+        let right = records.filter { id, cells in text(cells, "caption") == "a \(labels["photos/\(id).png"]!)." }.count
+        #expect(right >= 7, "\(right) of 8")
+        let sidecar = try String(contentsOfFile: scratch.file("Jobs/media/photos/photo-07.txt"), encoding: .utf8)
+        #expect(sidecar == text(records["photo-07"], "caption").capitalizedFirst + "\n")
+        #expect(FileManager.default.fileExists(atPath: scratch.file("Jobs/out/caption/embeddings.npy")))
+    }
+
+    @Test("arithmetic.yaml: a picture seen as a circle, minus 'a green circle' plus 'a green square', is a square of its colour")
+    func arithmetic() throws {
+        let records = try run("arithmetic", output: "arithmetic.jsonl")
+        let circles = records.filter { text($0.value, "before").hasSuffix("circle.") }
+        #expect(circles.count >= 3)
+        for (id, cells) in circles {
+            let colour = text(cells, "before").split(separator: " ")[1]
+            #expect(text(cells, "after_label") == "a \(colour) square", "\(id)")
+        }
+    }
+
+    @Test("retrieval.yaml: a description of a picture in the folder finds that picture first")
+    func retrieval() throws {
+        let records = try run("retrieval", output: "matches.jsonl")
+        let queries = ["1": "red circle", "2": "blue triangle", "3": "yellow square", "4": "green square"]
+        for (id, query) in queries {
+            guard let exact = labels.first(where: { $0.key.hasPrefix("photos/") && $0.value == query })?.key else { continue }
+            let neighbours = ((records[id]?["matches"] as? [String: Any])?["neighbours"] as? [[String: Any]]) ?? []
+            #expect(neighbours.first?["id"] as? String == (exact as NSString).lastPathComponent.replacingOccurrences(of: ".png", with: ""), "\(query)")
+        }
+    }
+}
+
+extension String {
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
+}
