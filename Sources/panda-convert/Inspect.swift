@@ -10,7 +10,7 @@ struct Inspect: ParsableCommand {
             `panda-convert verify` to check every checksum.
 
             Examples:
-              panda-convert inspect Weights/tiny-llama.panda
+              panda-convert inspect Weights/tiny-vicuna.panda
               panda-convert inspect --json model.panda | jq '.tensors | length'
             """)
 

@@ -11,8 +11,8 @@ struct PandaConvertCommand: ParsableCommand {
 
             Examples:
               panda-convert convert vicuna-7b/ -o Weights/vicuna-7b.panda --dtype q4_0
-              panda-convert inspect Weights/tiny-llama.panda
-              panda-convert verify Weights/tiny-llama.panda
+              panda-convert inspect Weights/tiny-vicuna.panda
+              panda-convert verify Weights/tiny-vicuna.panda
             """,
         version: PandaVersion.string,
         subcommands: [Convert.self, Inspect.self, Verify.self, ListRecipes.self])

@@ -104,6 +104,6 @@ struct InspectVerifyTests {
     func helpHasExamples() throws {
         let result = try Executable.run("panda-convert", ["inspect", "--help"])
         #expect(result.status == 0)
-        #expect(result.stdout.contains("panda-convert inspect Weights/tiny-llama.panda"))
+        #expect(result.stdout.contains("panda-convert inspect Weights/tiny-vicuna.panda"))
     }
 }
