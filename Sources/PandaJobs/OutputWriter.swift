@@ -138,13 +138,15 @@ struct Report {
         let lines = source.components(separatedBy: "\n")
         for (index, cell) in plan.job.cells.enumerated() {
             let end = index + 1 < plan.job.cells.count ? plan.job.cells[index + 1].line - 1 : lines.count
-            let text = lines[(cell.line - 1)..<min(max(end, cell.line), lines.count)].joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+            let block = lines[(cell.line - 1)..<min(max(end, cell.line), lines.count)].filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            let indent = block.map { $0.prefix { $0 == " " }.count }.min() ?? 0
+            let text = block.map { String($0.dropFirst(indent)) }.joined(separator: "\n")
             page += "<div class=\"cell\"><b>\(escape(cell.name))</b> (\(cell.kind.rawValue))\n\(escape(text))</div>\n"
         }
         let shown = plan.job.cells.filter {
             switch $0.body {
-            case .generate, .classify, .retrieve, .combine, .encode: true
-            case .write: false
+            case .generate, .classify, .retrieve: true
+            case .write, .combine, .encode: false
             }
         }
         page += "<h2>Items</h2>\n<table><tr><th>item</th>" + shown.map { "<th>\(escape($0.name))</th>" }.joined() + "</tr>\n"
@@ -156,6 +158,9 @@ struct Report {
                 row += media(kind, file) + "<br>"
             }
             if let text = record["text"] as? String { row += "<i>\(escape(text))</i>" }
+            if let error = record["error"] as? [String: String] {
+                row += "<span class=\"error\">\(escape(error["cell"] ?? "")): \(escape(error["message"] ?? ""))</span>"
+            }
             row += "</td>"
             let cells = record["cells"] as? [String: Any] ?? [:]
             for cell in shown {
