@@ -439,27 +439,58 @@ struct TransformerBlock {
         fc2Bias = try weights.floats(prefix + "mlp.fc2.bias", shape: [width])
     }
 
+    /// matrix[row] += bias for every row (through pointers: these loops run over every activation).
+    static func addRowwise(_ bias: [Float], to matrix: inout [Float], rows: Int) {
+        let width = bias.count
+        matrix.withUnsafeMutableBufferPointer { matrix in
+            bias.withUnsafeBufferPointer { bias in
+                for row in 0..<rows {
+                    let values = matrix.baseAddress! + row * width
+                    for i in 0..<width { values[i] += bias[i] }
+                }
+            }
+        }
+    }
+
+    /// x[row] += update[row] + bias: a residual connection after a biased projection.
+    static func addResidual(_ update: [Float], bias: [Float], to x: inout [Float], rows: Int) {
+        let width = bias.count
+        x.withUnsafeMutableBufferPointer { x in
+            update.withUnsafeBufferPointer { update in
+                bias.withUnsafeBufferPointer { bias in
+                    for row in 0..<rows {
+                        let target = x.baseAddress! + row * width, source = update.baseAddress! + row * width
+                        for i in 0..<width { target[i] += source[i] + bias[i] }
+                    }
+                }
+            }
+        }
+    }
+
     func apply(_ x: inout [Float], batch: Int, tokens: Int, causal: Bool, scratch: inout BlockScratch, pool: ThreadPool, workspace: MatrixWorkspace) {
         let rows = batch * tokens, d = width, headWidth = width / heads
         let keyRows = tokens + (biasK == nil ? 0 : 1)
         scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
         norm1.apply(&scratch.normed, rows: rows)
         inProjection.multiply(count: rows, scratch.normed, into: &scratch.qkv, pool: pool, workspace: workspace)
-        for row in 0..<rows { for i in 0..<(3 * d) { scratch.qkv[row * 3 * d + i] += inProjectionBias[i] } }
+        Self.addRowwise(inProjectionBias, to: &scratch.qkv, rows: rows)
 
         let scale = 1 / Float(headWidth).squareRoot()
         for item in 0..<batch {
             // Keys and values of this item, with the learned extra key/value appended (add_bias_kv).
-            for token in 0..<tokens {
-                for i in 0..<d {
-                    scratch.keys[token * d + i] = scratch.qkv[(item * tokens + token) * 3 * d + d + i]
-                    scratch.values[token * d + i] = scratch.qkv[(item * tokens + token) * 3 * d + 2 * d + i]
-                }
-            }
-            if let biasK, let biasV {
-                for i in 0..<d {
-                    scratch.keys[tokens * d + i] = biasK[i]
-                    scratch.values[tokens * d + i] = biasV[i]
+            scratch.qkv.withUnsafeBufferPointer { qkv in
+                scratch.keys.withUnsafeMutableBufferPointer { keys in
+                    scratch.values.withUnsafeMutableBufferPointer { values in
+                        for token in 0..<tokens {
+                            let source = qkv.baseAddress! + (item * tokens + token) * 3 * d
+                            (keys.baseAddress! + token * d).update(from: source + d, count: d)
+                            (values.baseAddress! + token * d).update(from: source + 2 * d, count: d)
+                        }
+                        if let biasK, let biasV {
+                            (keys.baseAddress! + tokens * d).update(from: biasK, count: d)
+                            (values.baseAddress! + tokens * d).update(from: biasV, count: d)
+                        }
+                    }
                 }
             }
             for head in 0..<heads {
@@ -470,18 +501,21 @@ struct TransformerBlock {
                                    b: keys.baseAddress! + head * headWidth, ldb: d, transposeB: true, c: &scratch.scores)
                     }
                 }
-                for query in 0..<tokens {
-                    let row = query * keyRows
-                    if causal { for key in (query + 1)..<tokens where key < tokens { scratch.scores[row + key] = -.infinity } }
-                    var largest = -Float.infinity
-                    for key in 0..<keyRows { largest = max(largest, scratch.scores[row + key]) }
-                    var total: Float = 0
-                    for key in 0..<keyRows {
-                        let e = exp(scratch.scores[row + key] - largest)
-                        scratch.scores[row + key] = e
-                        total += e
+                scratch.scores.withUnsafeMutableBufferPointer { scores in
+                    for query in 0..<tokens {
+                        let row = scores.baseAddress! + query * keyRows
+                        if causal { for key in (query + 1)..<max(query + 1, tokens) { row[key] = -.infinity } }
+                        var largest = -Float.infinity
+                        for key in 0..<keyRows { largest = max(largest, row[key]) }
+                        var total: Float = 0
+                        for key in 0..<keyRows {
+                            let e = exp(row[key] - largest)
+                            row[key] = e
+                            total += e
+                        }
+                        let inverse = 1 / total
+                        for key in 0..<keyRows { row[key] *= inverse }
                     }
-                    for key in 0..<keyRows { scratch.scores[row + key] /= total }
                 }
                 // attended_h[tokens × head_width] = scores · v_h
                 scratch.values.withUnsafeBufferPointer { values in
@@ -493,18 +527,23 @@ struct TransformerBlock {
             }
         }
         outProjection.multiply(count: rows, scratch.attended, into: &scratch.normed, pool: pool, workspace: workspace)
-        for row in 0..<rows { for i in 0..<d { x[row * d + i] += scratch.normed[row * d + i] + outProjectionBias[i] } }
+        Self.addResidual(scratch.normed, bias: outProjectionBias, to: &x, rows: rows)
 
         scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
         norm2.apply(&scratch.normed, rows: rows)
         fc1.multiply(count: rows, scratch.normed, into: &scratch.hidden, pool: pool, workspace: workspace)
-        for row in 0..<rows {
-            for i in 0..<(4 * d) {
-                let value = scratch.hidden[row * 4 * d + i] + fc1Bias[i]
-                scratch.hidden[row * 4 * d + i] = 0.5 * value * (1 + erf(value * 0.70710678118654752))  // nn.GELU(), exact
+        scratch.hidden.withUnsafeMutableBufferPointer { hidden in
+            fc1Bias.withUnsafeBufferPointer { bias in
+                for row in 0..<rows {
+                    let values = hidden.baseAddress! + row * 4 * d
+                    for i in 0..<(4 * d) {
+                        let value = values[i] + bias[i]
+                        values[i] = 0.5 * value * (1 + erf(value * 0.70710678118654752))  // nn.GELU(), exact
+                    }
+                }
             }
         }
         fc2.multiply(count: rows, scratch.hidden, into: &scratch.normed, pool: pool, workspace: workspace)
-        for row in 0..<rows { for i in 0..<d { x[row * d + i] += scratch.normed[row * d + i] + fc2Bias[i] } }
+        Self.addResidual(scratch.normed, bias: fc2Bias, to: &x, rows: rows)
     }
 }
