@@ -114,7 +114,37 @@ public final class JobRunner {
         summary.outputs = unchanged ? writer.outputPaths : try writer.write(records)
         summary.seconds = Date().timeIntervalSince(started)
         progress.finish(summary)
+        if options.progress == .bar { printResults(records) }
         return summary
+    }
+
+    /// The text results of the first items on stdout, one line each, so a small job's answers can be read at once.
+    private func printResults(_ records: [[String: Any]], limit: Int = 20) {
+        let shown = plan.job.cells.filter {
+            switch $0.body {
+            case .generate, .classify, .retrieve: true
+            default: false
+            }
+        }
+        guard !shown.isEmpty else { return }
+        var lines: [String] = []
+        for record in records.prefix(limit) {
+            let id = record["id"] as? String ?? ""
+            if let error = record["error"] as? [String: String] {
+                lines.append("\(id)  ✗ \(error["cell"] ?? ""): \(error["message"] ?? "")")
+                continue
+            }
+            let cells = record["cells"] as? [String: Any] ?? [:]
+            let parts = shown.map { cell -> String in
+                let output = cells[cell.name] as? [String: Any] ?? [:]
+                let neighbours = (output["neighbours"] as? [[String: Any]])?.compactMap { $0["id"] as? String }.joined(separator: ", ")
+                let value = (output["text"] as? String ?? output["label"] as? String ?? neighbours ?? "").replacingOccurrences(of: "\n", with: " ")
+                return "\(cell.name): \(value)"
+            }
+            lines.append("\(id)  " + parts.joined(separator: " | "))
+        }
+        if records.count > limit { lines.append("… and \(records.count - limit) more in the outputs") }
+        print(lines.joined(separator: "\n"))
     }
 
     // MARK: Items
