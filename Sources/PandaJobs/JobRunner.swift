@@ -135,12 +135,7 @@ public final class JobRunner {
                 continue
             }
             let cells = record["cells"] as? [String: Any] ?? [:]
-            let parts = shown.map { cell -> String in
-                let output = cells[cell.name] as? [String: Any] ?? [:]
-                let neighbours = (output["neighbours"] as? [[String: Any]])?.compactMap { $0["id"] as? String }.joined(separator: ", ")
-                let value = (output["text"] as? String ?? output["label"] as? String ?? neighbours ?? "").replacingOccurrences(of: "\n", with: " ")
-                return "\(cell.name): \(value)"
-            }
+            let parts = shown.map { "\($0.name): " + OutputWriter.summary(of: cells[$0.name] as? [String: Any] ?? [:]) }
             lines.append("\(id)  " + parts.joined(separator: " | "))
         }
         if records.count > limit { lines.append("… and \(records.count - limit) more in the outputs") }

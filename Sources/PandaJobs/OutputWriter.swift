@@ -11,6 +11,14 @@ struct OutputWriter {
 
     static func embeddingKey(recordKey: String, cell: String) -> String { Fingerprint.of(["cell-embedding", recordKey, cell]) }
 
+    /// A cell's result as one line of text: a generation's text, a classification's top label, or the ids of the
+    /// neighbours a retrieval found.
+    static func summary(of output: [String: Any]) -> String {
+        if let text = output["text"] as? String { return text.replacingOccurrences(of: "\n", with: " ") }
+        if let label = output["label"] as? String { return label }
+        return (output["neighbours"] as? [[String: Any]])?.compactMap { $0["id"] as? String }.joined(separator: " ") ?? ""
+    }
+
     /// Output paths, with `.shard-i-of-N` before the extension in a sharded run.
     func path(_ name: String) -> String {
         var name = name
@@ -100,8 +108,7 @@ struct OutputWriter {
             let cells = record["cells"] as? [String: Any] ?? [:]
             for cell in textCells {
                 let output = cells[cell.name] as? [String: Any] ?? [:]
-                let neighbours = (output["neighbours"] as? [[String: Any]])?.compactMap { $0["id"] as? String }.joined(separator: " ")
-                fields.append(output["text"] as? String ?? output["label"] as? String ?? neighbours ?? "")
+                fields.append(output["text"] as? String ?? Self.summary(of: output))
             }
             fields.append((record["error"] as? [String: String]).map { "\($0["cell"] ?? ""): \($0["message"] ?? "")" } ?? "")
             lines.append(fields.map(CSV.escape).joined(separator: ","))

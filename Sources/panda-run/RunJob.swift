@@ -70,8 +70,7 @@ struct RunJob: ParsableCommand {
             if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
             summary = try JobRunner(plan: JobPlan(file), options: options).run()
         } catch {
-            FileHandle.standardError.write(Data("panda-run: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
-            throw ExitCode.failure
+            throw CommandErrors.report(error, asJSON: false)
         }
         if summary.failed > 0 { throw ExitCode(2) }
     }
@@ -146,8 +145,7 @@ struct Merge: ParsableCommand {
             if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
             for written in try ShardMerger.merge(JobPlan(file)) { print("wrote \(written)") }
         } catch {
-            FileHandle.standardError.write(Data("panda-run: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
-            throw ExitCode.failure
+            throw CommandErrors.report(error, asJSON: false)
         }
     }
 }

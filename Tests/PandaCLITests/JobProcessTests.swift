@@ -5,13 +5,9 @@ import Testing
 /// `panda-run JOB` as a process: exit codes, and resuming after `kill -9`.
 @Suite("panda-run jobs, run as processes", .serialized)
 struct JobProcessTests {
-    static let models = TemporaryDirectory()
-    static let imagebind = try! Reference.convert(
-        ["imagebind/imagebind_tiny.pth", "imagebind/config.json", "imagebind/bpe_simple_vocab_16e6.txt.gz"], recipe: "imagebind-huge", into: models,
-        name: "imagebind.panda")
-    static let decoder = try! Reference.convert(["llama/hf-safetensors", "llama/tokenizer.model"], recipe: "llama", dtype: .f32, into: models, name: "decoder.panda")
-    static let adapter = try! Reference.convert(
-        ["pandagpt/pytorch_model.pt"], recipe: "pandagpt-delta", settings: ["lora_alpha": .int(32)], into: models, name: "delta.panda")
+    static let imagebind = ReferenceModels.imagebind
+    static let decoder = ReferenceModels.decoder
+    static let adapter = ReferenceModels.adapter
 
     /// 60 literal texts, each embedded, classified, matched against a gallery and answered about.
     private func writeJob(in directory: TemporaryDirectory) throws -> String {

@@ -8,14 +8,9 @@ import Testing
 /// what the PyTorch reference code produced (Converters/reference).
 @Suite("panda-run tokenize, embed, generate, ask and chat, run as processes")
 struct PandaRunCommandTests {
-    static let directory = TemporaryDirectory()
-    // Converted once for the whole suite.
-    static let imagebind = try! Reference.convert(
-        ["imagebind/imagebind_tiny.pth", "imagebind/config.json", "imagebind/bpe_simple_vocab_16e6.txt.gz"], recipe: "imagebind-huge", into: directory,
-        name: "imagebind.panda")
-    static let decoder = try! Reference.convert(["llama/hf-safetensors", "llama/tokenizer.model"], recipe: "llama", dtype: .f32, into: directory, name: "decoder.panda")
-    static let adapter = try! Reference.convert(
-        ["pandagpt/pytorch_model.pt"], recipe: "pandagpt-delta", settings: ["lora_alpha": .int(32)], into: directory, name: "delta.panda")
+    static let imagebind = ReferenceModels.imagebind
+    static let decoder = ReferenceModels.decoder
+    static let adapter = ReferenceModels.adapter
 
     private func media(_ name: String) -> String { Reference.path("../media/" + name) }
 

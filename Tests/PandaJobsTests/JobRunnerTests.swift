@@ -8,13 +8,9 @@ import Testing
 /// Jobs run end to end on the tiny reference models and committed media, in a scratch folder.
 @Suite("Job runner", .serialized)
 struct JobRunnerTests {
-    static let models = TemporaryDirectory()
-    static let imagebind = try! Reference.convert(
-        ["imagebind/imagebind_tiny.pth", "imagebind/config.json", "imagebind/bpe_simple_vocab_16e6.txt.gz"], recipe: "imagebind-huge", into: models,
-        name: "imagebind.panda")
-    static let decoder = try! Reference.convert(["llama/hf-safetensors", "llama/tokenizer.model"], recipe: "llama", dtype: .f32, into: models, name: "decoder.panda")
-    static let adapter = try! Reference.convert(
-        ["pandagpt/pytorch_model.pt"], recipe: "pandagpt-delta", settings: ["lora_alpha": .int(32)], into: models, name: "delta.panda")
+    static let imagebind = ReferenceModels.imagebind
+    static let decoder = ReferenceModels.decoder
+    static let adapter = ReferenceModels.adapter
 
     let directory = TemporaryDirectory()
 

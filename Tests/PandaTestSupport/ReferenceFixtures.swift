@@ -75,3 +75,16 @@ public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
     }
     return dot / (aa.squareRoot() * bb.squareRoot())
 }
+
+/// The reference ImageBind, decoder (f32) and PandaGPT delta (alpha 32), converted once per test process for the
+/// tests that run whole pipelines.
+public enum ReferenceModels {
+    static let directory = TemporaryDirectory()
+    public static let imagebind = try! Reference.convert(
+        ["imagebind/imagebind_tiny.pth", "imagebind/config.json", "imagebind/bpe_simple_vocab_16e6.txt.gz"], recipe: "imagebind-huge", into: directory,
+        name: "imagebind.panda")
+    public static let decoder = try! Reference.convert(
+        ["llama/hf-safetensors", "llama/tokenizer.model"], recipe: "llama", dtype: .f32, into: directory, name: "decoder.panda")
+    public static let adapter = try! Reference.convert(
+        ["pandagpt/pytorch_model.pt"], recipe: "pandagpt-delta", settings: ["lora_alpha": .int(32)], into: directory, name: "delta.panda")
+}
