@@ -65,18 +65,9 @@ public enum DepthPreprocessing {
         return out
     }
 
-    /// Bilinear resampling of one plane with half-pixel centres (align_corners=False): output pixel i samples input
-    /// position (i + 0.5) · in / out − 0.5, clamped to the edges.
+    /// Bilinear resampling of one plane with half-pixel centres (align_corners=False), as video frames are scaled.
     static func resizeBilinear(_ values: [Float], width: Int, height: Int, toWidth: Int, toHeight: Int) -> [Float] {
-        func taps(_ count: Int, _ input: Int) -> [(Int, Int, Float)] {
-            let scale = Float(input) / Float(count)
-            return (0..<count).map { index in
-                let source = max(scale * (Float(index) + 0.5) - 0.5, 0)
-                let low = min(Int(source), input - 1)
-                return (low, min(low + 1, input - 1), source - Float(low))
-            }
-        }
-        let columns = taps(toWidth, width), rows = taps(toHeight, height)
+        let columns = BilinearTaps.taps(toWidth, from: width), rows = BilinearTaps.taps(toHeight, from: height)
         var out = [Float](repeating: 0, count: toWidth * toHeight)
         for (y, (y0, y1, dy)) in rows.enumerated() {
             for (x, (x0, x1, dx)) in columns.enumerated() {

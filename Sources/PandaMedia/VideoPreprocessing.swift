@@ -52,15 +52,7 @@ public enum VideoPreprocessing {
         let (width, height) = inWidth < inHeight
             ? (size, Int((Double(inHeight) / Double(inWidth) * Double(size)).rounded(.down)))
             : (Int((Double(inWidth) / Double(inHeight) * Double(size)).rounded(.down)), size)
-        func sources(_ count: Int, _ input: Int) -> [(Int, Int, Float)] {
-            let scale = Float(input) / Float(count)
-            return (0..<count).map { index in
-                let source = max(scale * (Float(index) + 0.5) - 0.5, 0)
-                let low = min(Int(source), input - 1)
-                return (low, min(low + 1, input - 1), source - Float(low))
-            }
-        }
-        let columns = sources(width, inWidth), rows = sources(height, inHeight)
+        let columns = BilinearTaps.taps(width, from: inWidth), rows = BilinearTaps.taps(height, from: inHeight)
         var values = [Float](repeating: 0, count: 3 * width * height)
         for c in 0..<3 {
             for (y, (y0, y1, dy)) in rows.enumerated() {
@@ -93,5 +85,19 @@ public enum VideoPreprocessing {
             }
         }
         return out
+    }
+}
+
+/// The two source pixels and the weight of the second, per output pixel, of a bilinear resize with half-pixel
+/// centres (torch's `interpolate`, align_corners=False, no antialiasing): output i samples (i + 0.5) · in / out − 0.5,
+/// clamped to the edges.
+enum BilinearTaps {
+    static func taps(_ count: Int, from input: Int) -> [(Int, Int, Float)] {
+        let scale = Float(input) / Float(count)
+        return (0..<count).map { index in
+            let source = max(scale * (Float(index) + 0.5) - 0.5, 0)
+            let low = min(Int(source), input - 1)
+            return (low, min(low + 1, input - 1), source - Float(low))
+        }
     }
 }
