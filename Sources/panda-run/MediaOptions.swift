@@ -31,7 +31,7 @@ struct MediaOptions: ParsableArguments {
 
 /// Errors for scripts: one line on stderr, or, with JSON output, one JSON object on stdout.
 enum CommandErrors {
-    static func report(_ error: Error, asJSON: Bool) -> ExitCode {
+    static func report(_ error: Error, asJSON: Bool, prefixed: Bool = true) -> ExitCode {
         let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
         if asJSON {
             let object = ["error": message]
@@ -39,7 +39,7 @@ enum CommandErrors {
                 FileHandle.standardOutput.write(data + Data("\n".utf8))
             }
         } else {
-            FileHandle.standardError.write(Data("panda-run: \(message)\n".utf8))
+            FileHandle.standardError.write(Data(((prefixed ? "panda-run: " : "") + message + "\n").utf8))
         }
         return ExitCode.failure
     }

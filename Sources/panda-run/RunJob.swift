@@ -66,9 +66,7 @@ struct RunJob: ParsableCommand {
         options.batchSize = batchSize
         let summary: RunSummary
         do {
-            var file = try JobFile.load(path: job)
-            if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
-            summary = try JobRunner(plan: JobPlan(file), options: options).run()
+            summary = try JobRunner(plan: plannedJob(job, output: output), options: options).run()
         } catch {
             throw CommandErrors.report(error, asJSON: false)
         }
@@ -77,6 +75,13 @@ struct RunJob: ParsableCommand {
 }
 
 extension RunOptions.Progress: ExpressibleByArgument {}
+
+/// Reads and checks a job file, with `--output` (if given) in place of the job's output folder.
+func plannedJob(_ path: String, output: String? = nil) throws -> JobPlan {
+    var file = try JobFile.load(path: path)
+    if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
+    return try JobPlan(file)
+}
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -94,11 +99,11 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         do {
-            let plan = try JobPlan(JobFile.load(path: job))
+            let plan = try plannedJob(job)
             print("ok: \(plan.items.count) items, \(plan.job.cells.count) cells")
         } catch {
-            FileHandle.standardError.write(Data("\((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
-            throw ExitCode.failure
+            // A job's problems are FILE:LINE:COLUMN lines, as compilers print them: no command-name prefix.
+            throw CommandErrors.report(error, asJSON: false, prefixed: false)
         }
     }
 }
@@ -116,10 +121,10 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         do {
-            print(try JobPlan(JobFile.load(path: job)).describe())
+            print(try plannedJob(job).describe())
         } catch {
-            FileHandle.standardError.write(Data("\((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
-            throw ExitCode.failure
+            // A job's problems are FILE:LINE:COLUMN lines, as compilers print them: no command-name prefix.
+            throw CommandErrors.report(error, asJSON: false, prefixed: false)
         }
     }
 }
@@ -141,9 +146,7 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         do {
-            var file = try JobFile.load(path: job)
-            if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
-            for written in try ShardMerger.merge(JobPlan(file)) { print("wrote \(written)") }
+            for written in try ShardMerger.merge(plannedJob(job, output: output)) { print("wrote \(written)") }
         } catch {
             throw CommandErrors.report(error, asJSON: false)
         }
