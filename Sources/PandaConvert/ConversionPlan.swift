@@ -333,6 +333,8 @@ public enum DTypePolicy {
                     path: source.path, tensor: source.name,
                     reason: "rows of \(source.shape.last ?? 0) elements cannot be quantized to \(requested) (blocks of 32)")
             }
+            // q4_0 matrices are stored with 8 rows interleaved where the rows allow it: the layout the kernels read.
+            if requested == .q4_0, DType.q4_0x8.shapeProblem(source.shape) == nil { return .q4_0x8 }
             return requested
         case .embedding, .outputHead:
             guard let requested else { return sourceFloat }

@@ -96,7 +96,7 @@ public enum Converter {
                 if dtype.isQuantized, let bad = floats[0..<count].firstIndex(where: { !$0.isFinite }) {
                     throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "element \(first + bad) is not finite and cannot be quantized")
                 }
-                dtype.encode(floats.baseAddress!, count: count, into: buffer)
+                dtype.encode(floats.baseAddress!, count: count, columns: shape.last, into: buffer)
             }
             progress(Double(first + count) / Double(max(source.elementCount, 1)))
         }

@@ -10,6 +10,9 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
     case i32 = 5
     case i64 = 6
     case u8 = 7
+    /// Q4_0 blocks with eight rows interleaved, for SIMD kernels whose lanes are rows (`GGMLBlocks.q4_0x8Offset`).
+    /// Only for matrices whose row count is a multiple of 8; same bytes per element as q4_0.
+    case q4_0x8 = 8
 
     public var description: String {
         switch self {
@@ -21,6 +24,7 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
         case .i32: "i32"
         case .i64: "i64"
         case .u8: "u8"
+        case .q4_0x8: "q4_0x8"
         }
     }
 
@@ -32,7 +36,7 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
     /// Elements per block: 32 for the GGML block formats, 1 otherwise.
     public var blockElements: Int {
         switch self {
-        case .q8_0, .q4_0: 32
+        case .q8_0, .q4_0, .q4_0x8: 32
         default: 1
         }
     }
@@ -45,11 +49,25 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
         case .i64: 8
         case .u8: 1
         case .q8_0: 2 + 32
-        case .q4_0: 2 + 16
+        case .q4_0, .q4_0x8: 2 + 16
         }
     }
 
     public var isQuantized: Bool { blockElements > 1 }
+
+    /// Rows that must be stored together: 8 for q4_0x8, 1 otherwise.
+    public var rowGroup: Int { self == .q4_0x8 ? 8 : 1 }
+
+    /// Why a tensor of `shape` cannot be stored in this dtype, or nil when it can.
+    public func shapeProblem(_ shape: [Int]) -> String? {
+        if isQuantized, (shape.last ?? 1) % blockElements != 0 {
+            return "the last dimension of a \(self) tensor must be a multiple of \(blockElements), got shape \(shape)"
+        }
+        if rowGroup > 1, shape.count != 2 || shape[0] % rowGroup != 0 {
+            return "a \(self) tensor must be a matrix whose row count is a multiple of \(rowGroup), got shape \(shape)"
+        }
+        return nil
+    }
 
     /// Bytes needed for `count` elements, or nil when `count` is not a whole number of blocks.
     public func byteCount(elements count: Int) -> Int? {

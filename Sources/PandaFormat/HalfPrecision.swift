@@ -15,8 +15,9 @@ public enum BFloat16 {
 }
 
 extension DType {
-    /// Widens `count` elements of a plain float dtype (f32, f16, bf16) or a GGML block dtype to Float.
-    public func decode(_ source: UnsafeRawBufferPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    /// Widens `count` elements of a plain float dtype (f32, f16, bf16) or a GGML block dtype to Float, in row-major
+    /// order. `columns` is the row length (the elements are one row when it is nil); only q4_0x8 depends on it.
+    public func decode(_ source: UnsafeRawBufferPointer, count: Int, columns: Int? = nil, into destination: UnsafeMutablePointer<Float>) {
         precondition(byteCount(elements: count).map { $0 <= source.count } ?? false, "source too short for \(count) \(self)")
         let base = source.baseAddress!
         switch self {
@@ -34,13 +35,16 @@ extension DType {
             GGMLBlocks.dequantizeQ8_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
         case .q4_0:
             GGMLBlocks.dequantizeQ4_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
+        case .q4_0x8:
+            GGMLBlocks.dequantizeQ4_0x8(source, into: destination, count: count, columns: columns ?? count)
         case .i32, .i64, .u8:
             preconditionFailure("\(self) is not a floating-point dtype")
         }
     }
 
     /// Narrows `count` floats into this dtype's bytes (rounding to nearest even; GGML's rules for block types).
-    public func encode(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawBufferPointer) {
+    /// `columns` as for `decode`.
+    public func encode(_ source: UnsafePointer<Float>, count: Int, columns: Int? = nil, into destination: UnsafeMutableRawBufferPointer) {
         precondition(byteCount(elements: count).map { $0 <= destination.count } ?? false, "destination too short")
         let base = destination.baseAddress!
         switch self {
@@ -54,6 +58,8 @@ extension DType {
             GGMLBlocks.quantizeQ8_0(source, count: count, into: destination)
         case .q4_0:
             GGMLBlocks.quantizeQ4_0(source, count: count, into: destination)
+        case .q4_0x8:
+            GGMLBlocks.quantizeQ4_0x8(source, count: count, columns: columns ?? count, into: destination)
         case .i32, .i64, .u8:
             preconditionFailure("\(self) is not a floating-point dtype")
         }
@@ -61,7 +67,7 @@ extension DType {
 
     public var isFloatingPoint: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q8_0, .q4_0: true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8: true
         case .i32, .i64, .u8: false
         }
     }

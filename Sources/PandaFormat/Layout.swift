@@ -157,9 +157,7 @@ enum TensorTable {
             guard let expectedBytes = dtype.byteCount(elements: elements) else {
                 throw fail(name, "\(elements) elements is not a whole number of \(dtype) blocks of \(dtype.blockElements)")
             }
-            if dtype.isQuantized, let last = shape.last, last % dtype.blockElements != 0 {
-                throw fail(name, "the last dimension (\(last)) of a \(dtype) tensor must be a multiple of \(dtype.blockElements)")
-            }
+            if let problem = dtype.shapeProblem(shape) { throw fail(name, problem) }
             guard byteCount == UInt64(expectedBytes) else {
                 throw fail(name, "shape \(shape) of \(dtype) needs \(expectedBytes) bytes but the entry records \(byteCount)")
             }

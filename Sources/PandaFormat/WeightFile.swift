@@ -100,7 +100,7 @@ public final class WeightFile: @unchecked Sendable {
         }
         let data = try bytes(name)
         return [Float](unsafeUninitializedCapacity: tensor.elementCount) { out, initialized in
-            data.withUnsafeBytes { tensor.dtype.decode($0, count: tensor.elementCount, into: out.baseAddress!) }
+            data.withUnsafeBytes { tensor.dtype.decode($0, count: tensor.elementCount, columns: tensor.shape.last, into: out.baseAddress!) }
             initialized = tensor.elementCount
         }
     }

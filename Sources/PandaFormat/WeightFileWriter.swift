@@ -69,10 +69,7 @@ public final class WeightFileWriter {
             throw FormatError.invalidInput(tensor: name, reason: "shape \(shape) must have at most \(TensorTable.maxRank) non-negative dimensions")
         }
         let elements = shape.reduce(1, *)
-        if dtype.isQuantized, (shape.last ?? 1) % dtype.blockElements != 0 {
-            throw FormatError.invalidInput(
-                tensor: name, reason: "the last dimension of a \(dtype) tensor must be a multiple of \(dtype.blockElements), got shape \(shape)")
-        }
+        if let problem = dtype.shapeProblem(shape) { throw FormatError.invalidInput(tensor: name, reason: problem) }
         guard let byteCount = dtype.byteCount(elements: elements) else {
             throw FormatError.invalidInput(tensor: name, reason: "\(elements) elements do not fill whole \(dtype) blocks")
         }
@@ -81,7 +78,9 @@ public final class WeightFileWriter {
             throw FormatError.invalidInput(tensor: name, reason: "byte-plane shuffling needs zstd storage and a 2- or 4-byte dtype")
         }
         let requested = storage == .raw ? options.rawChunkBytes : options.zstdChunkBytes
-        let chunkBytes = max(dtype.blockBytes, requested / dtype.blockBytes * dtype.blockBytes)
+        // A chunk holds whole units that encode on their own: blocks, or for q4_0x8 whole groups of 8 rows.
+        let unit = dtype.rowGroup > 1 ? dtype.rowGroup * (shape.last! / dtype.blockElements) * dtype.blockBytes : dtype.blockBytes
+        let chunkBytes = max(unit, requested / unit * unit)
 
         if storage == .raw {
             let alignment = byteCount >= Self.pageAlignmentThreshold ? Self.pageSize : Self.minimumAlignment

@@ -12,8 +12,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
 
     public init(dtype: DType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) {
-        precondition([.f32, .f16, .bf16, .q8_0, .q4_0].contains(dtype), "no matrix kernels for \(dtype)")
+        precondition([.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8].contains(dtype), "no matrix kernels for \(dtype)")
         precondition(!dtype.isQuantized || columns % 32 == 0, "quantized rows must hold whole 32-element blocks")
+        precondition(rows % dtype.rowGroup == 0, "\(dtype) needs a multiple of \(dtype.rowGroup) rows")
         precondition(bytes.count == rows * Self.rowBytes(dtype, columns), "\(rows)×\(columns) \(dtype) needs \(rows * Self.rowBytes(dtype, columns)) bytes, got \(bytes.count)")
         self.dtype = dtype
         self.rows = rows
@@ -45,21 +46,40 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// The q8_0 form of an activation vector, for products with q8_0 and q4_0 weights; allocated once per width.
+/// The q8_0 form of activation rows, for products with block-quantized weights; allocated once per width.
 public final class QuantizedActivations: @unchecked Sendable {
     // @unchecked: owned by one decoder, used by one thread at a time.
     public let count: Int
+    public let rowCapacity: Int
     public let blocks: UnsafeMutableRawPointer
+    /// Per block of every row: its scale as f32 and the sum of its int8 values (for matrix–matrix products).
+    let scales: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Int32>
 
-    public init(count: Int) {
-        precondition(count % 32 == 0)
+    /// Room for `rows` rows of `count` values each (`count` a multiple of 32).
+    public init(count: Int, rows: Int = 1) {
+        precondition(count % 32 == 0 && rows >= 1)
         self.count = count
-        blocks = .allocate(byteCount: count / 32 * 34, alignment: 64)
+        rowCapacity = rows
+        blocks = .allocate(byteCount: rows * count / 32 * 34, alignment: 64)
+        scales = .allocate(capacity: rows * count / 32)
+        sums = .allocate(capacity: rows * count / 32)
     }
 
-    deinit { blocks.deallocate() }
+    deinit {
+        blocks.deallocate()
+        scales.deallocate()
+        sums.deallocate()
+    }
 
+    /// Quantizes one row, for the matrix–vector kernels.
     public func quantize(_ x: UnsafePointer<Float>) { panda_quantize_q8_0(x, blocks, count) }
+
+    /// Quantizes `rows` consecutive rows, for `WeightMatrix.multiply(rows:_:into:)`.
+    public func quantize(rows: Int, _ x: UnsafePointer<Float>) {
+        precondition(rows >= 1 && rows <= rowCapacity, "\(rows) rows exceed the capacity of \(rowCapacity)")
+        panda_quantize_q8_0_rows(x, rows, count, blocks, scales, sums)
+    }
 }
 
 /// The kernels' worker threads; the calling thread takes a share of every job.
@@ -119,5 +139,18 @@ extension WeightMatrix {
             BLAS.sgemm(m: count, n: tileCount, k: columns, a: input, b: workspace.tile, transposeB: true, beta: beta, c: output + start, ldc: stride)
             start += tileCount
         }
+    }
+}
+
+extension WeightMatrix {
+    /// Whether `multiply(rows:_:into:)` applies: the weight is q4_0x8, multiplied in int8 without widening.
+    public var multipliesQuantizedRows: Bool { dtype == .q4_0x8 }
+
+    /// output[rows × self.rows] = activations · Wᵀ for the first `rows` rows of `activations` (quantized with
+    /// `quantize(rows:_:)`), in int8 arithmetic as llama.cpp does. `outputStride` as for `multiply(count:)`.
+    public func multiply(rows count: Int, _ activations: QuantizedActivations, into output: UnsafeMutablePointer<Float>, outputStride: Int? = nil, pool: ThreadPool) {
+        precondition(multipliesQuantizedRows, "only q4_0x8 weights multiply quantized rows")
+        precondition(activations.count == columns && count <= activations.rowCapacity)
+        panda_pool_matmul_q4_0x8(pool.pool, bytes.baseAddress, activations.blocks, activations.scales, activations.sums, output, count, rows, columns, outputStride ?? rows)
     }
 }

@@ -152,11 +152,11 @@ public final class LlamaContext: @unchecked Sendable {
     private let cosines, sines: UnsafeMutablePointer<Float>  // [capacity][headDim / 2]
     private let x, normed, q, k, v, attention, projected: UnsafeMutablePointer<Float>  // [batch][hidden]
     private let gate, up: UnsafeMutablePointer<Float>  // [batch][intermediate]
-    private let scores: UnsafeMutablePointer<Float>  // [capacity]
+    private let scores: UnsafeMutablePointer<Float>  // [batch][capacity], one head's attention weights
     private let loraScratch: UnsafeMutablePointer<Float>  // [batch][rank]
     private let workspace: MatrixWorkspace  // widened weight rows for matrix-matrix products
-    private let activations: QuantizedActivations  // hidden-wide input to q8_0/q4_0 products
-    private let wideActivations: QuantizedActivations  // intermediate-wide input
+    private let activations: QuantizedActivations  // hidden-wide input rows to block-quantized products
+    private let wideActivations: QuantizedActivations  // intermediate-wide input rows
     public let logits: UnsafeMutableBufferPointer<Float>  // [vocab], the last evaluated position's
 
     public init(model: Llama, capacity: Int? = nil, batchLimit: Int = 64, threads: Int = ThreadPool.coreCount) {
@@ -188,12 +188,12 @@ public final class LlamaContext: @unchecked Sendable {
         let batch = self.batchLimit
         (x, normed, q, k, v, attention, projected) = (buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h), buffer(batch * h))
         (gate, up) = (buffer(batch * inter), buffer(batch * inter))
-        scores = buffer(self.capacity)
+        scores = buffer(batch * self.capacity)
         let rank = model.layers.first?.qProj.lora?.rank ?? 0
         loraScratch = buffer(batch * max(rank, 1))
         workspace = MatrixWorkspace(tileFloats: max(1 << 20, max(h, inter)))
-        activations = QuantizedActivations(count: (h + 31) / 32 * 32)
-        wideActivations = QuantizedActivations(count: (inter + 31) / 32 * 32)
+        activations = QuantizedActivations(count: (h + 31) / 32 * 32, rows: batch)
+        wideActivations = QuantizedActivations(count: (inter + 31) / 32 * 32, rows: batch)
         logits = UnsafeMutableBufferPointer(start: buffer(config.vocabSize), count: config.vocabSize)
     }
 
@@ -330,36 +330,29 @@ public final class LlamaContext: @unchecked Sendable {
         }
     }
 
-    /// Causal attention of `rows` new positions over the cache, into `attention` ([rows][hidden]).
+    /// Causal attention of `rows` new positions over the cache, into `attention` ([rows][hidden]): per head, one
+    /// product of the new queries with every cached key, a masked softmax per row, one product with the values.
     private func attend(rows: Int, first: Int, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
         let config = model.config
         let (h, headDim) = (config.hiddenSize, config.headDim)
-        let scale = 1 / Float(headDim).squareRoot()
-        for row in 0..<rows {
-            let positions = first + row + 1
-            for head in 0..<config.numAttentionHeads {
-                let query = q + row * h + head * headDim
+        let positions = first + rows  // what the last new row sees; earlier rows see fewer
+        for head in 0..<config.numAttentionHeads {
+            let offset = head * headDim
+            BLAS.sgemm(m: rows, n: positions, k: headDim, alpha: 1 / Float(headDim).squareRoot(), a: q + offset, lda: h,
+                       b: keys + offset, ldb: h, transposeB: true, c: scores, ldc: positions)
+            for row in 0..<rows {
+                let visible = first + row + 1, rowScores = scores + row * positions
                 var largest = -Float.infinity
-                for position in 0..<positions {
-                    let key = keys + position * h + head * headDim
-                    var dot: Float = 0
-                    for i in 0..<headDim { dot += query[i] * key[i] }
-                    scores[position] = dot * scale
-                    largest = max(largest, scores[position])
-                }
+                for position in 0..<visible { largest = max(largest, rowScores[position]) }
                 var total: Float = 0
-                for position in 0..<positions {
-                    scores[position] = exp(scores[position] - largest)
-                    total += scores[position]
+                for position in 0..<visible {
+                    rowScores[position] = exp(rowScores[position] - largest)
+                    total += rowScores[position]
                 }
-                let output = attention + row * h + head * headDim
-                output.update(repeating: 0, count: headDim)
-                for position in 0..<positions {
-                    let weight = scores[position] / total
-                    let value = values + position * h + head * headDim
-                    for i in 0..<headDim { output[i] += weight * value[i] }
-                }
+                for position in 0..<visible { rowScores[position] /= total }
+                (rowScores + visible).update(repeating: 0, count: positions - visible)  // the causal mask
             }
+            BLAS.sgemm(m: rows, n: headDim, k: positions, a: scores, lda: positions, b: values + offset, ldb: h, c: attention + offset, ldc: h)
         }
     }
 
@@ -368,7 +361,10 @@ public final class LlamaContext: @unchecked Sendable {
     private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
         let weight = layer.weight
         let (out, inWidth) = (weight.rows, weight.columns)
-        if rows <= LlamaContext.matrixVectorRows && weight.dtype != .f32 || rows == 1 {
+        if weight.multipliesQuantizedRows {
+            quantized.quantize(rows: rows, input)
+            weight.multiply(rows: rows, quantized, into: output, pool: pool)
+        } else if rows <= LlamaContext.matrixVectorRows && weight.dtype != .f32 || rows == 1 {
             // A few rows: one matrix-vector product each beats widening the whole weight to f32 for OpenBLAS.
             for row in 0..<rows {
                 let x = input + row * inWidth, y = output + row * out

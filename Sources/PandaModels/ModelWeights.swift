@@ -72,7 +72,9 @@ public final class ModelWeights: @unchecked Sendable {
     /// (a convolution kernel [out, in, kh, kw] is a matrix of out rows).
     public func matrix(_ name: String, rows: Int, columns: Int, shape: [Int]? = nil) throws -> WeightMatrix {
         let (info, bytes) = try bytes(name, shape: shape ?? [rows, columns])
-        guard [.f32, .f16, .bf16, .q8_0, .q4_0].contains(info.dtype), !info.dtype.isQuantized || columns % 32 == 0 else {
+        guard [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8].contains(info.dtype), !info.dtype.isQuantized || columns % 32 == 0,
+            info.dtype != .q4_0x8 || (shape ?? [rows, columns]) == [rows, columns]
+        else {
             throw ModelError.badTensor(path: path, tensor: name, reason: "is \(info.dtype) with \(columns) columns, which the kernels cannot multiply")
         }
         return WeightMatrix(dtype: info.dtype, rows: rows, columns: columns, bytes: bytes)
@@ -83,7 +85,7 @@ public final class ModelWeights: @unchecked Sendable {
         let (info, bytes) = try bytes(name, shape: shape)
         guard info.dtype.isFloatingPoint else { throw ModelError.badTensor(path: path, tensor: name, reason: "is \(info.dtype), expected a float dtype") }
         return [Float](unsafeUninitializedCapacity: info.elementCount) { out, initialized in
-            info.dtype.decode(bytes, count: info.elementCount, into: out.baseAddress!)
+            info.dtype.decode(bytes, count: info.elementCount, columns: info.shape.last, into: out.baseAddress!)
             initialized = info.elementCount
         }
     }

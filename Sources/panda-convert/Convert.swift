@@ -39,7 +39,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Recipe name (default: detected from the tensor names).")
     var recipe: String?
 
-    @Option(help: "Stored dtype of linear weights: f32, f16, bf16, q8_0 or q4_0.")
+    @Option(help: "Stored dtype of linear weights: f32, f16, bf16, q8_0 or q4_0 (q4_0 matrices are written with 8 rows interleaved, as q4_0x8, the layout the decoder's kernels read).")
     var dtype: String?
 
     @Flag(help: "Store tensors as zstd chunks (byte-plane shuffled for 16- and 32-bit dtypes) instead of raw.")

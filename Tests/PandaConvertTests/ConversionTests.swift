@@ -52,12 +52,12 @@ struct ConversionTests {
         #expect(source.sha256.count == 64)
     }
 
-    @Test("--dtype q4_0 quantizes linear weights, stores embedding and head as q8_0, keeps norms in f32")
+    @Test("--dtype q4_0 quantizes linear weights (rows interleaved by 8, q4_0x8), stores embedding and head as q8_0, keeps norms in f32")
     func quantizedPolicy() throws {
         let directory = TemporaryDirectory()
         let file = try convert([try llamaDirectory(directory)], options: ConversionOptions(dtype: .q4_0), to: directory.file("q.panda"))
-        #expect(try file.info("model.layers.0.self_attn.q_proj.weight").dtype == .q4_0)
-        #expect(try file.info("model.layers.1.mlp.down_proj.weight").dtype == .q4_0)
+        #expect(try file.info("model.layers.0.self_attn.q_proj.weight").dtype == .q4_0x8)
+        #expect(try file.info("model.layers.1.mlp.down_proj.weight").dtype == .q4_0x8)
         #expect(try file.info("model.embed_tokens.weight").dtype == .q8_0)
         #expect(try file.info("lm_head.weight").dtype == .q8_0)
         #expect(try file.info("model.norm.weight").dtype == .f32)

@@ -27,8 +27,12 @@ struct QuantizationTests {
             }
             checked += 1
             let blocks = try quantized.bytes(tensor.name).array
+            let blocksPerRow = tensor.shape.last! / 32
             for block in 0..<(original.count / 32) {
-                let scaleBits = UInt16(blocks[block * tensor.dtype.blockBytes]) | UInt16(blocks[block * tensor.dtype.blockBytes + 1]) << 8
+                let scaleOffset = tensor.dtype == .q4_0x8
+                    ? GGMLBlocks.q4_0x8Offset(row: block / blocksPerRow, block: block % blocksPerRow, byte: 0, blocksPerRow: blocksPerRow)
+                    : block * tensor.dtype.blockBytes
+                let scaleBits = UInt16(blocks[scaleOffset]) | UInt16(blocks[scaleOffset + 1]) << 8
                 let scale = abs(Float(Float16(bitPattern: scaleBits)))
                 for i in (block * 32)..<(block * 32 + 32) where abs(original[i] - restored[i]) > boundInScales * scale + 1e-12 {
                     Issue.record("\(tensor.name)[\(i)]: \(original[i]) → \(restored[i]) with block scale \(scale)")

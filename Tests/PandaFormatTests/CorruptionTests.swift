@@ -155,6 +155,7 @@ struct CorruptionTests {
             ("shuffled raw tensor", table(entry(dtype: DType.f16.rawValue, shape: [32], shuffle: 1, offset: 64, byteCount: 64, chunkBytes: 64, chunks: [(64, 0, good)]))),
             ("unaligned raw tensor", table(entry(shape: [32], offset: 96, byteCount: 32, chunkBytes: 32, chunks: [(32, 0, good)]))),
             ("q4_0 row that is not whole blocks", table(entry(dtype: DType.q4_0.rawValue, shape: [2, 16], offset: 64, byteCount: 18, chunkBytes: 18, chunks: [(18, 0, good)]))),
+            ("q4_0x8 matrix of 4 rows", table(entry(dtype: DType.q4_0x8.rawValue, shape: [4, 32], offset: 64, byteCount: 72, chunkBytes: 72, chunks: [(72, 0, good)]))),
             ("overlapping tensors", table(
                 entry(name: "a", shape: [64], offset: 64, byteCount: 64, chunkBytes: 64, chunks: [(64, 0, good)]),
                 entry(name: "b", storage: 1, shape: [64], offset: 100, byteCount: 64, chunkBytes: 64, chunks: [(20, 1, good)]))),

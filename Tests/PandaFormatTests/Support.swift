@@ -21,10 +21,10 @@ func randomFloats(_ count: Int, scale: Float = 1, seed: UInt64) -> [Float] {
 }
 
 /// The bytes of `values` encoded as `dtype`.
-func encoded(_ values: [Float], as dtype: DType) -> [UInt8] {
+func encoded(_ values: [Float], as dtype: DType, columns: Int? = nil) -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: values.count)!)
     values.withUnsafeBufferPointer { source in
-        bytes.withUnsafeMutableBytes { dtype.encode(source.baseAddress!, count: values.count, into: $0) }
+        bytes.withUnsafeMutableBytes { dtype.encode(source.baseAddress!, count: values.count, columns: columns, into: $0) }
     }
     return bytes
 }

@@ -11,15 +11,17 @@ private func values(_ count: Int, seed: UInt64) -> [Float] {
     }
 }
 
-private func encoded(_ floats: [Float], as dtype: DType) -> [UInt8] {
+private func encoded(_ floats: [Float], as dtype: DType, columns: Int? = nil) -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: dtype.byteCount(elements: floats.count)!)
-    floats.withUnsafeBufferPointer { source in bytes.withUnsafeMutableBytes { dtype.encode(source.baseAddress!, count: floats.count, into: $0) } }
+    floats.withUnsafeBufferPointer { source in
+        bytes.withUnsafeMutableBytes { dtype.encode(source.baseAddress!, count: floats.count, columns: columns, into: $0) }
+    }
     return bytes
 }
 
-private func decoded(_ bytes: [UInt8], as dtype: DType, count: Int) -> [Float] {
+private func decoded(_ bytes: [UInt8], as dtype: DType, count: Int, columns: Int? = nil) -> [Float] {
     var floats = [Float](repeating: 0, count: count)
-    bytes.withUnsafeBytes { source in floats.withUnsafeMutableBufferPointer { dtype.decode(source, count: count, into: $0.baseAddress!) } }
+    bytes.withUnsafeBytes { source in floats.withUnsafeMutableBufferPointer { dtype.decode(source, count: count, columns: columns, into: $0.baseAddress!) } }
     return floats
 }
 
@@ -29,20 +31,22 @@ private func reference(_ weights: [Float], _ x: [Float], rows: Int, columns: Int
     (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + Double(weights[r * columns + $1]) * Double(x[$1]) } }
 }
 
-@Suite("Matrix–vector kernels", .serialized)
+@Suite("Matrix kernels", .serialized)
 struct MatrixVectorTests {
     static let shapes = [(rows: 37, columns: 96), (rows: 8, columns: 32), (rows: 65, columns: 1024)]
+    /// q4_0x8 needs whole groups of 8 rows.
+    static let groupedShapes = [(rows: 40, columns: 96), (rows: 8, columns: 32), (rows: 72, columns: 1024)]
 
     @Test("every dtype's product equals the double-precision product of its stored values, on both kernel paths",
-          arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0], [true, false])
+          arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8], [true, false])
     func matrixVectorProductMatchesReference(dtype: DType, avx2: Bool) {
         KernelPath.allowAVX2(avx2)
         defer { KernelPath.allowAVX2(true) }
         if !avx2 { #expect(!KernelPath.usesAVX2) }
         let pool = ThreadPool(threads: 3)
-        for (rows, columns) in Self.shapes {
-            let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype)
-            let storedWeights = decoded(weightBytes, as: dtype, count: rows * columns)
+        for (rows, columns) in dtype.rowGroup > 1 ? Self.groupedShapes : Self.shapes {
+            let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype, columns: columns)
+            let storedWeights = decoded(weightBytes, as: dtype, count: rows * columns, columns: columns)
             let x = values(columns, seed: 99)
             var input = x
             var quantized = [UInt8]()
@@ -74,16 +78,55 @@ struct MatrixVectorTests {
         #expect(bytes == encoded(x, as: .q8_0))
     }
 
-    @Test("rows widened to f32 equal the format's decoding, split across threads", arguments: [DType.f16, .bf16, .q8_0, .q4_0])
+    @Test("rows widened to f32 equal the format's decoding, split across threads", arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_0x8])
     func rowsAsFloatsMatchDecoding(dtype: DType) {
-        let rows = 21, columns = 64
-        let bytes = encoded(values(rows * columns, seed: 11), as: dtype)
-        let all = decoded(bytes, as: dtype, count: rows * columns)
+        let rows = dtype.rowGroup > 1 ? 24 : 21, columns = 64
+        let bytes = encoded(values(rows * columns, seed: 11), as: dtype, columns: columns)
+        let all = decoded(bytes, as: dtype, count: rows * columns, columns: columns)
         var out = [Float](repeating: .nan, count: 13 * columns)
         bytes.withUnsafeBytes { w in
             let matrix = WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: w)
             matrix.rowsAsFloats(5..<18, into: &out, pool: ThreadPool(threads: 2))
         }
         #expect(out == Array(all[(5 * columns)..<(18 * columns)]))
+    }
+
+    @Test("q4_0x8 stores exactly q4_0's blocks, rearranged: both decode to the same values")
+    func interleavedLayoutDecodesAsQ4_0() {
+        let rows = 16, columns = 96
+        let x = values(rows * columns, seed: 21)
+        let plain = encoded(x, as: .q4_0), interleaved = encoded(x, as: .q4_0x8, columns: columns)
+        #expect(plain.count == interleaved.count && plain != interleaved)
+        #expect(plain.sorted() == interleaved.sorted())
+        #expect(decoded(interleaved, as: .q4_0x8, count: x.count, columns: columns) == decoded(plain, as: .q4_0, count: x.count))
+    }
+
+    @Test("the q4_0x8 matrix–matrix product equals the double-precision product of the stored weights and q8_0-rounded rows, for any number of rows, on both kernel paths",
+          arguments: [true, false])
+    func quantizedMatrixProductMatchesRowByRow(avx2: Bool) {
+        KernelPath.allowAVX2(avx2)
+        defer { KernelPath.allowAVX2(true) }
+        let rows = 72, columns = 320, pool = ThreadPool(threads: 2)
+        let weightBytes = encoded(values(rows * columns, seed: 3), as: .q4_0x8, columns: columns)
+        let stored = decoded(weightBytes, as: .q4_0x8, count: rows * columns, columns: columns)
+        for count in [1, 2, 3, 4, 5, 9] {
+            let input = values(count * columns, seed: UInt64(40 + count)).map { $0 * 4 }
+            let activations = QuantizedActivations(count: columns, rows: 9)
+            input.withUnsafeBufferPointer { activations.quantize(rows: count, $0.baseAddress!) }
+            let stride = rows + 5  // outputs written with a gap between rows, as into a wider buffer
+            var output = [Float](repeating: .nan, count: count * stride)
+            weightBytes.withUnsafeBytes { w in
+                WeightMatrix(dtype: .q4_0x8, rows: rows, columns: columns, bytes: w)
+                    .multiply(rows: count, activations, into: &output, outputStride: stride, pool: pool)
+            }
+            for t in 0..<count {
+                let x = decoded(encoded(Array(input[(t * columns)..<((t + 1) * columns)]), as: .q8_0), as: .q8_0, count: columns)
+                let expected = reference(stored, x, rows: rows, columns: columns)
+                let worst = (0..<rows).map { abs(Double(output[t * stride + $0]) - expected[$0]) }.max()!
+                #expect(worst <= 1e-4, "\(count) rows, row \(t): max |Δ| \(worst)")
+                let gap = output[(t * stride + rows)..<(t * stride + stride)]
+                #expect(gap.allSatisfy { $0.isNaN }, "wrote outside its rows")
+            }
+        }
     }
 }
