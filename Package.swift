@@ -77,7 +77,9 @@ let package = Package(
         .target(name: "PandaTestSupport", dependencies: ["PandaFormat", "PandaConvert", "PandaRecipes"], path: "Tests/PandaTestSupport"),
         .testTarget(name: "PandaFormatTests", dependencies: ["PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaKernelsTests", dependencies: ["PandaKernels", "PandaFormat"]),
-        .testTarget(name: "PandaConvertTests", dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport"]),
+        .testTarget(
+            name: "PandaConvertTests",
+            dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaMediaTests", dependencies: ["PandaMedia", "PandaTestSupport"]),
         .testTarget(name: "PandaJobsTests", dependencies: ["PandaJobs", "PandaModels", "PandaMedia", "PandaTestSupport"]),

@@ -4,7 +4,8 @@ import PandaFormat
 import PandaKernels
 
 /// Carries out a `ConversionPlan`: streams every tensor into a new `.panda` file (converting dtypes chunk by
-/// chunk, so memory stays bounded by one chunk), hashes the source files for provenance on a second thread,
+/// chunk, so memory stays bounded by one chunk), hashes the source files for provenance on a second thread
+/// that follows the conversion through them,
 /// and reopens the result to check it holds exactly what the plan promised.
 public enum Converter {
     public struct Summary: Sendable {
@@ -24,18 +25,26 @@ public enum Converter {
     ) throws -> Summary {
         let started = Date()
         let sourceFiles = plan.inputs.files + plan.tokenizers.values.sorted()
-        let hashing = SourceHasher(files: sourceFiles)
+        let hashing = try SourceHasher(files: sourceFiles)
         hashing.start()
+        defer { hashing.cancel() }
 
         let writer = try WeightFileWriter(path: path, options: writerOptions)
         let total = plan.inputBytes
         var done = 0
-        for tensor in plan.tensors {
+        // In the order the bytes lie in the source files, so the hasher can follow the conversion through them.
+        let fileIndex = Dictionary(sourceFiles.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let ordered = plan.tensors.sorted { a, b in
+            (fileIndex[a.source.path] ?? Int.max, a.source.storageOffset) < (fileIndex[b.source.path] ?? Int.max, b.source.storageOffset)
+        }
+        for tensor in ordered {
             let sourceBytes = tensor.source.elementCount * tensor.source.dtype.size
+            if let file = fileIndex[tensor.source.path] { hashing.conversionReached(file: file, offset: tensor.source.storageOffset) }
             try write(tensor, to: writer) { fraction in progress(done + Int(Double(sourceBytes) * fraction), total) }
             done += sourceBytes
             progress(done, total)
         }
+        hashing.conversionFinished()
 
         var tokenizers: [String: EmbeddedFile] = [:]
         for (role, tokenizerPath) in plan.tokenizers {
@@ -64,16 +73,16 @@ public enum Converter {
     private static func write(_ tensor: PlannedTensor, to writer: WeightFileWriter, progress: (Double) -> Void) throws {
         let source = tensor.source
         let shape = source.shape
-        // Same dtype and contiguous: the stored bytes are the source bytes.
+        // Same dtype and contiguous: the stored bytes are the source bytes, written from the mapping (one copy, into
+        // the output), with the kernel reading ahead and each chunk's pages leaving the resident set once written.
         if tensor.merge == nil, source.dtype.pandaDType == tensor.dtype, let bytes = source.contiguousBytes {
-            // Read straight into the writer's chunk: large sequential reads beat faulting the mapping in page by page.
             let fileOffset = bytes.baseAddress! - source.file.bytes.baseAddress!
-            let reader = try SourceFile(path: source.path)
-            try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
-                guard try reader.read(into: buffer, at: fileOffset + offset) == buffer.count else {
-                    throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "the file changed while it was being converted")
-                }
-                progress(Double(offset + buffer.count) / Double(max(bytes.count, 1)))
+            source.file.adviseSequential(fileOffset..<(fileOffset + bytes.count))
+            var released = 0
+            try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle, bytes: bytes) { done in
+                source.file.release((fileOffset + released)..<(fileOffset + done))
+                released = done
+                progress(Double(done) / Double(max(bytes.count, 1)))
             }
             return
         }
@@ -147,71 +156,99 @@ private final class LoRAUpdate {
 }
 
 /// SHA-256 of the source files on a background thread, so provenance costs no extra wall time.
+/// SHA-256 of every source file for provenance, on a second thread that follows the conversion through the
+/// files: it hashes each file front to back through a mapping, but only up to where the conversion has got, so
+/// it reads pages the conversion has just brought into the page cache instead of reading every file a second
+/// time, and the conversion waits when it gets too far ahead (beyond that the pages could be evicted again).
 private final class SourceHasher: @unchecked Sendable {
-    // @unchecked: `result` is written by the worker thread before `done` is signalled and read only after.
-    private let files: [String]
-    private var result: Result<[Provenance.Source], any Error> = .success([])
-    private let done = DispatchSemaphore(value: 0)
+    // @unchecked: the mutable state is guarded by `condition`.
+    private let files: [MappedFile]
+    private let condition = NSCondition()
+    /// Per file, how far the hasher may go (the start of the tensor the conversion is on; Int.max once past it).
+    private var permitted: [Int]
+    /// The file and offset the hasher has reached.
+    private var position = (file: 0, offset: 0)
+    private var cancelled = false
+    private var result: Result<[Provenance.Source], any Error>?
 
-    init(files: [String]) { self.files = files }
+    /// How far the conversion may run ahead of the hasher in the file they share.
+    private static let maximumLead = 1 << 30
+    private static let piece = 8 << 20
+
+    init(files paths: [String]) throws {
+        files = try paths.map { path in
+            do { return try MappedFile(path: path) } catch { throw ConvertError.inputNotFound(path: path) }
+        }
+        permitted = [Int](repeating: 0, count: paths.count)
+    }
 
     func start() {
         Thread.detachNewThread { [self] in
-            result = Result {
-                try files.map { path in
-                    // Plain reads, not the mapping: they run ahead of the converter's page faults instead of
-                    // competing with them, and leave nothing resident.
-                    let source = try SourceFile(path: path)
-                    var hasher = SHA256()
-                    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
-                    defer { buffer.deallocate() }
-                    var total = 0
-                    while true {
-                        let count = try source.read(into: buffer, at: total)
-                        if count == 0 { break }
-                        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-                        total += count
-                    }
-                    let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-                    return Provenance.Source(name: (path as NSString).lastPathComponent, bytes: total, sha256: digest)
-                }
-            }
-            done.signal()
+            let outcome = Result { try files.indices.map(hash) }
+            condition.lock()
+            result = outcome
+            condition.broadcast()
+            condition.unlock()
         }
+    }
+
+    /// The conversion is about to read `file` from `offset` on: everything before it may be hashed. Waits while
+    /// the hasher is more than `maximumLead` bytes behind in this file.
+    func conversionReached(file: Int, offset: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        for earlier in 0..<file { permitted[earlier] = Int.max }
+        permitted[file] = max(permitted[file], offset)
+        condition.broadcast()
+        while result == nil, position.file == file, offset - position.offset > Self.maximumLead { condition.wait() }
+    }
+
+    func conversionFinished() {
+        condition.lock()
+        permitted = permitted.map { _ in Int.max }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Stops the hasher early (after a failed conversion).
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        permitted = permitted.map { _ in Int.max }
+        condition.broadcast()
+        condition.unlock()
     }
 
     func wait() throws -> [Provenance.Source] {
-        done.wait()
-        return try result.get()
-    }
-}
-
-/// A checkpoint file read with pread(2), for passes that stream through it once.
-private final class SourceFile {
-    let path: String
-    private let descriptor: Int32
-
-    init(path: String) throws {
-        self.path = path
-        descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw ConvertError.inputNotFound(path: path) }
-        _ = posix_fadvise(descriptor, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+        condition.lock()
+        defer { condition.unlock() }
+        while result == nil { condition.wait() }
+        return try result!.get()
     }
 
-    deinit { close(descriptor) }
-
-    /// Fills `buffer` from `offset` (fewer bytes only at the end of the file); retries interrupted reads.
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw ConvertError.unreadableCheckpoint(path: path, reason: String(cString: strerror(errno)))
-            }
-            if count == 0 { break }
-            done += count
+    private func hash(_ index: Int) throws -> Provenance.Source {
+        let file = files[index]
+        var hasher = SHA256()
+        var offset = 0
+        while offset < file.count {
+            condition.lock()
+            position = (index, offset)
+            condition.broadcast()
+            while permitted[index] <= offset { condition.wait() }
+            let end = min(file.count, permitted[index], offset + Self.piece)
+            let stop = cancelled
+            condition.unlock()
+            if stop { throw CancellationError() }
+            let range = offset..<end
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: file.bytes[range]))
+            file.release(range)  // hashed pages leave this process's resident set
+            offset = end
         }
-        return done
+        condition.lock()
+        position = (index + 1, 0)
+        condition.broadcast()
+        condition.unlock()
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Provenance.Source(name: (file.path as NSString).lastPathComponent, bytes: file.count, sha256: digest)
     }
 }

@@ -101,10 +101,10 @@ public struct SourceTensor: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + elementCount * dtype.size)])
     }
 
-    /// A 2-D tensor viewed transposed (no data moves).
     /// The bytes of the storage this view reads from, as a range of the mapped file.
     public var storageRange: Range<Int> { storageOffset..<(storageOffset + storageElements * dtype.size) }
 
+    /// A 2-D tensor viewed transposed (no data moves).
     public func transposed() -> SourceTensor {
         precondition(shape.count == 2, "only 2-D tensors transpose")
         var view = self

@@ -60,6 +60,38 @@ public final class WeightFileWriter {
         name: String, dtype: DType, shape: [Int], storage: Storage = .raw, shuffle: Bool = false,
         fill: (UnsafeMutableRawBufferPointer, Int) throws -> Void
     ) throws {
+        try append(name: name, dtype: dtype, shape: shape, storage: storage, shuffle: shuffle) { staging, offset in
+            try fill(staging, offset)
+            return UnsafeRawBufferPointer(staging)
+        }
+    }
+
+    /// Adds a tensor from bytes already in memory (or mapped from another file), read in place: nothing is copied
+    /// but the bytes written. `progress(bytesDone)` follows each chunk.
+    public func add(
+        name: String, dtype: DType, shape: [Int], storage: Storage = .raw, shuffle: Bool = false,
+        bytes: UnsafeRawBufferPointer, progress: (Int) -> Void = { _ in }
+    ) throws {
+        let expected = dtype.byteCount(elements: shape.reduce(1, *))
+        guard expected == bytes.count else {
+            throw FormatError.invalidInput(
+                tensor: name, reason: "shape \(shape) of \(dtype) needs \(expected.map(String.init) ?? "a whole number of blocks, not") bytes, got \(bytes.count)")
+        }
+        var done = 0
+        try append(name: name, dtype: dtype, shape: shape, storage: storage, shuffle: shuffle) { staging, offset in
+            progress(done)
+            done = offset + staging.count
+            return UnsafeRawBufferPointer(rebasing: bytes[offset..<done])
+        }
+        progress(done)
+    }
+
+    /// The chunk loop: `chunk(staging, byteOffset)` returns the decoded bytes of the chunk at `byteOffset`, either
+    /// written into `staging` (which is exactly the chunk's length) or found elsewhere.
+    private func append(
+        name: String, dtype: DType, shape: [Int], storage: Storage, shuffle: Bool,
+        chunk: (UnsafeMutableRawBufferPointer, Int) throws -> UnsafeRawBufferPointer
+    ) throws {
         guard !finished else { preconditionFailure("add after finish") }
         guard !name.isEmpty, name.utf8.count <= TensorTable.maxNameBytes, !name.contains("\0") else {
             throw FormatError.invalidInput(tensor: name, reason: "a name must be 1 to \(TensorTable.maxNameBytes) bytes of UTF-8")
@@ -99,12 +131,12 @@ public final class WeightFileWriter {
         var offset = 0
         while offset < byteCount {
             let length = min(chunkBytes, byteCount - offset)
-            let piece = UnsafeMutableRawBufferPointer(rebasing: decoded[0..<length])
-            try fill(piece, offset)
-            var stored = UnsafeRawBufferPointer(piece)
+            let piece = try chunk(UnsafeMutableRawBufferPointer(rebasing: decoded[0..<length]), offset)
+            precondition(piece.count == length, "a chunk source returned \(piece.count) bytes for a chunk of \(length)")
+            var stored = piece
             var encoding = Chunk.Encoding.stored
             if storage == .zstd {
-                var input = UnsafeRawBufferPointer(piece)
+                var input = piece
                 if shuffle {
                     let shuffled = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<length])
                     BytePlanes.shuffle(input, into: shuffled, width: shuffleWidth)
@@ -124,21 +156,6 @@ public final class WeightFileWriter {
             offset += length
         }
         tensors.append(info)
-    }
-
-    /// Adds a tensor from bytes already in memory (or mapped from another file).
-    public func add(
-        name: String, dtype: DType, shape: [Int], storage: Storage = .raw, shuffle: Bool = false,
-        bytes: UnsafeRawBufferPointer
-    ) throws {
-        let expected = dtype.byteCount(elements: shape.reduce(1, *))
-        guard expected == bytes.count else {
-            throw FormatError.invalidInput(
-                tensor: name, reason: "shape \(shape) of \(dtype) needs \(expected.map(String.init) ?? "a whole number of blocks, not") bytes, got \(bytes.count)")
-        }
-        try add(name: name, dtype: dtype, shape: shape, storage: storage, shuffle: shuffle) { buffer, offset in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + buffer.count)]))
-        }
     }
 
     /// Writes the metadata, tensor table and header, syncs, and moves the file to its final name.

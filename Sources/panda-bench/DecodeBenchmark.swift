@@ -68,8 +68,16 @@ struct DecodeBenchmark: ParsableCommand {
             source = generated
         }
         defer { if checkpoint == nil, let source { try? FileManager.default.removeItem(atPath: source) } }
-        let bandwidthGBs = try bandwidth.map(measureBandwidth)
-        if let bandwidthGBs { print(String(format: "Read bandwidth (bandwidth.c, %d threads): %.1f GB/s", threads, bandwidthGBs)) }
+        // This VM's bandwidth drifts by a quarter within minutes, so it is measured around every dtype's runs and
+        // the best figure seen so far is taken as the ceiling.
+        var bandwidthGBs: Double? = nil
+        func remeasureBandwidth() throws {
+            guard let bandwidth else { return }
+            let measured = try measureBandwidth(bandwidth)
+            bandwidthGBs = max(bandwidthGBs ?? 0, measured)
+            print(String(format: "Read bandwidth (bandwidth.c, %d threads): %.1f GB/s (best so far %.1f)", threads, measured, bandwidthGBs!))
+        }
+        try remeasureBandwidth()
 
         var rows: [String] = []
         for dtype in dtypes {
@@ -85,6 +93,7 @@ struct DecodeBenchmark: ParsableCommand {
 
             let ours = try measurePanda(panda)
             let peer = try measureLlamaBench(gguf, bin: llamaBin)
+            try remeasureBandwidth()
             let oursFirst = try firstToken([runner, "generate", "--model", panda, "--max-tokens", "1", "--threads", "\(threads)", "Once upon a time"])
             let peerFirst = try firstToken([(llamaBin as NSString).appendingPathComponent("llama-completion"), "-m", gguf, "-p", "Once upon a time", "-n", "1", "-t", "\(threads)", "-no-cnv", "--no-warmup"])
             let fraction = bandwidthGBs.map { String(format: "%.0f%%", 100 * ours.tg * modelBytes / 1e9 / $0) } ?? "–"

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import PandaConvert
 import PandaFormat
@@ -50,6 +51,21 @@ struct ConversionTests {
         }
         let source = try #require(file.metadata.provenance.sources.first { $0.name == "model.safetensors" })
         #expect(source.sha256.count == 64)
+    }
+
+    @Test("the provenance records every source file's size and SHA-256, hashed while the conversion reads it",
+          arguments: [nil, DType.q4_0])
+    func provenanceHashesEverySourceFile(dtype: DType?) throws {
+        let directory = TemporaryDirectory()
+        let checkpoint = try llamaDirectory(directory)
+        let file = try convert([checkpoint], options: ConversionOptions(dtype: dtype), to: directory.file("out.panda"))
+        let sources = file.metadata.provenance.sources
+        #expect(Set(sources.map(\.name)) == ["model.safetensors", "tokenizer.model"])
+        for source in sources {
+            let data = try Data(contentsOf: URL(fileURLWithPath: checkpoint).appendingPathComponent(source.name))
+            #expect(source.bytes == data.count, "\(source.name)")
+            #expect(source.sha256 == SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(), "\(source.name)")
+        }
     }
 
     @Test("--dtype q4_0 quantizes linear weights (rows interleaved by 8, q4_0x8), stores embedding and head as q8_0, keeps norms in f32")
