@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-enum job_kind { JOB_MATVEC, JOB_MATMUL_Q4_0X8, JOB_ROWS_TO_F32 };
+enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_ROWS_TO_F32 };
 
 struct panda_pool {
     int threads;
@@ -39,8 +39,8 @@ static void run_part(panda_pool *pool, int part) {
     if (begin >= end) return;
     if (pool->kind == JOB_MATVEC) {
         panda_matvec(pool->dtype, pool->w, pool->x, pool->y, pool->cols, begin, end);
-    } else if (pool->kind == JOB_MATMUL_Q4_0X8) {
-        panda_matmul_q4_0x8(pool->w, pool->x, pool->x_scales, pool->x_sums, pool->y, pool->count, pool->cols, pool->y_stride, begin, end);
+    } else if (pool->kind == JOB_MATMUL_X8) {
+        panda_matmul_x8(pool->dtype, pool->w, pool->x, pool->x_scales, pool->x_sums, pool->y, pool->count, pool->cols, pool->y_stride, begin, end);
     } else {
         panda_rows_to_f32(pool->dtype, pool->w, pool->y + (begin - pool->row_begin) * pool->cols, pool->cols, begin, end);
     }
@@ -137,13 +137,13 @@ void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x
     run_job(pool, JOB_MATVEC, dtype, w, x, y, cols, 0, rows);
 }
 
-void panda_pool_matmul_q4_0x8(panda_pool *pool, const void *w, const void *x_blocks, const float *x_scales,
-                              const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride) {
+void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void *x_blocks, const float *x_scales,
+                          const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride) {
     pool->x_scales = x_scales;
     pool->x_sums = x_sums;
     pool->count = count;
     pool->y_stride = y_stride;
-    run_job(pool, JOB_MATMUL_Q4_0X8, PANDA_Q4_0X8, w, x_blocks, y, cols, 0, rows);
+    run_job(pool, JOB_MATMUL_X8, dtype, w, x_blocks, y, cols, 0, rows);
 }
 
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {

@@ -314,6 +314,13 @@ public struct ConversionPlan: Sendable {
 
 /// Which dtype each class of tensor is stored in (docs: panda-convert --help, docs/format.md).
 public enum DTypePolicy {
+    /// Block-quantized matrices are stored with 8 rows interleaved (q4_0x8, q8_0x8) where their rows allow it: the
+    /// layout the decoder's kernels read. Embeddings stay plain, since they are read a row at a time.
+    static func interleavedIfPossible(_ dtype: DType, _ shape: [Int]) -> DType {
+        guard let interleaved = dtype.interleaved, interleaved.shapeProblem(shape) == nil else { return dtype }
+        return interleaved
+    }
+
     public static func storedDType(for tensorClass: TensorClass, source: SourceTensor, requested: DType?) throws -> DType {
         guard source.dtype.isFloatingPoint else {
             guard let same = source.dtype.pandaDType else {
@@ -333,12 +340,13 @@ public enum DTypePolicy {
                     path: source.path, tensor: source.name,
                     reason: "rows of \(source.shape.last ?? 0) elements cannot be quantized to \(requested) (blocks of 32)")
             }
-            // q4_0 matrices are stored with 8 rows interleaved where the rows allow it: the layout the kernels read.
-            if requested == .q4_0, DType.q4_0x8.shapeProblem(source.shape) == nil { return .q4_0x8 }
-            return requested
-        case .embedding, .outputHead:
+            return interleavedIfPossible(requested, source.shape)
+        case .embedding:
             guard let requested else { return sourceFloat }
             return requested.isQuantized ? (quantizable ? .q8_0 : .f16) : requested
+        case .outputHead:
+            guard let requested else { return sourceFloat }
+            return requested.isQuantized ? (quantizable ? interleavedIfPossible(.q8_0, source.shape) : .f16) : requested
         case .convolution:
             guard let requested, !requested.isQuantized else { return sourceFloat }
             return requested

@@ -10,9 +10,11 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
     case i32 = 5
     case i64 = 6
     case u8 = 7
-    /// Q4_0 blocks with eight rows interleaved, for SIMD kernels whose lanes are rows (`GGMLBlocks.q4_0x8Offset`).
+    /// Q4_0 blocks with eight rows interleaved, for SIMD kernels whose lanes are rows (`GGMLBlocks.x8Offset`).
     /// Only for matrices whose row count is a multiple of 8; same bytes per element as q4_0.
     case q4_0x8 = 8
+    /// Q8_0 blocks with eight rows interleaved, as q4_0x8.
+    case q8_0x8 = 9
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
         case .i64: "i64"
         case .u8: "u8"
         case .q4_0x8: "q4_0x8"
+        case .q8_0x8: "q8_0x8"
         }
     }
 
@@ -36,7 +39,7 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
     /// Elements per block: 32 for the GGML block formats, 1 otherwise.
     public var blockElements: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_0x8: 32
+        case .q8_0, .q4_0, .q4_0x8, .q8_0x8: 32
         default: 1
         }
     }
@@ -48,15 +51,33 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
         case .f16, .bf16: 2
         case .i64: 8
         case .u8: 1
-        case .q8_0: 2 + 32
+        case .q8_0, .q8_0x8: 2 + 32
         case .q4_0, .q4_0x8: 2 + 16
         }
     }
 
     public var isQuantized: Bool { blockElements > 1 }
 
-    /// Rows that must be stored together: 8 for q4_0x8, 1 otherwise.
-    public var rowGroup: Int { self == .q4_0x8 ? 8 : 1 }
+    /// Rows that must be stored together: 8 for the interleaved block dtypes, 1 otherwise.
+    public var rowGroup: Int { interleavedBlocks == nil ? 1 : 8 }
+
+    /// For q4_0x8 and q8_0x8, the block dtype whose blocks they interleave.
+    public var interleavedBlocks: DType? {
+        switch self {
+        case .q4_0x8: .q4_0
+        case .q8_0x8: .q8_0
+        default: nil
+        }
+    }
+
+    /// For q4_0 and q8_0, the dtype that holds the same blocks with 8 rows interleaved.
+    public var interleaved: DType? {
+        switch self {
+        case .q4_0: .q4_0x8
+        case .q8_0: .q8_0x8
+        default: nil
+        }
+    }
 
     /// Why a tensor of `shape` cannot be stored in this dtype, or nil when it can.
     public func shapeProblem(_ shape: [Int]) -> String? {

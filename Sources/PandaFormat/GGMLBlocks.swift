@@ -74,43 +74,45 @@ public enum GGMLBlocks {
         }
     }
 
-    /// Q4_0x8: the Q4_0 blocks of each group of 8 rows, block column by block column; per block column 144 bytes,
-    /// the 8 rows' scales (16 bytes) then four 32-byte runs, run i holding nibble bytes 4i..4i+3 of rows 0..7 in
-    /// turn. Returns where byte `byte` (0–1 the scale, 2–17 the nibbles) of block `block` of row `row` is stored.
-    @inline(__always) public static func q4_0x8Offset(row: Int, block: Int, byte: Int, blocksPerRow: Int) -> Int {
-        let base = ((row / 8) * blocksPerRow + block) * 144
+    /// The interleaved layouts (q4_0x8, q8_0x8): the blocks of each group of 8 rows, block column by block column;
+    /// per block column one record of 8 blocks' bytes: the 8 rows' scales (16 bytes), then runs of 32 bytes, run i
+    /// holding quant bytes 4i..4i+3 of rows 0..7 in turn. Returns where byte `byte` (0–1 the scale, then the
+    /// quants) of block `block` of row `row` is stored, for blocks of `blockBytes` bytes.
+    @inline(__always) public static func x8Offset(row: Int, block: Int, byte: Int, blocksPerRow: Int, blockBytes: Int) -> Int {
+        let base = ((row / 8) * blocksPerRow + block) * 8 * blockBytes
         let lane = row % 8
         if byte < 2 { return base + 2 * lane + byte }
-        let nibbleByte = byte - 2
-        return base + 16 + (nibbleByte / 4) * 32 + lane * 4 + nibbleByte % 4
+        let quantByte = byte - 2
+        return base + 16 + (quantByte / 4) * 32 + lane * 4 + quantByte % 4
     }
 
-    public static func quantizeQ4_0x8(_ x: UnsafePointer<Float>, count: Int, columns: Int, into out: UnsafeMutableRawBufferPointer) {
-        precondition(columns > 0 && columns % blockSize == 0 && count % (8 * columns) == 0, "q4_0x8 needs whole groups of 8 rows")
-        let blocksPerRow = columns / blockSize
-        withUnsafeTemporaryAllocation(byteCount: blocksPerRow * 18, alignment: 1) { row in
+    /// Encodes rows of `columns` floats (whole groups of 8 rows) as `blocks` (q4_0 or q8_0) blocks, interleaved.
+    public static func quantizeInterleaved(_ x: UnsafePointer<Float>, count: Int, columns: Int, blocks: DType, into out: UnsafeMutableRawBufferPointer) {
+        precondition(columns > 0 && columns % blockSize == 0 && count % (8 * columns) == 0, "\(blocks)x8 needs whole groups of 8 rows")
+        let blocksPerRow = columns / blockSize, blockBytes = blocks.blockBytes
+        withUnsafeTemporaryAllocation(byteCount: blocksPerRow * blockBytes, alignment: 1) { row in
             for r in 0..<(count / columns) {
-                quantizeQ4_0(x + r * columns, count: columns, into: row)
+                blocks.encode(x + r * columns, count: columns, into: row)
                 for block in 0..<blocksPerRow {
-                    for byte in 0..<18 {
-                        out[q4_0x8Offset(row: r, block: block, byte: byte, blocksPerRow: blocksPerRow)] = row[block * 18 + byte]
+                    for byte in 0..<blockBytes {
+                        out[x8Offset(row: r, block: block, byte: byte, blocksPerRow: blocksPerRow, blockBytes: blockBytes)] = row[block * blockBytes + byte]
                     }
                 }
             }
         }
     }
 
-    public static func dequantizeQ4_0x8(_ blocks: UnsafeRawBufferPointer, into y: UnsafeMutablePointer<Float>, count: Int, columns: Int) {
-        precondition(columns > 0 && columns % blockSize == 0 && count % (8 * columns) == 0, "q4_0x8 needs whole groups of 8 rows")
-        let blocksPerRow = columns / blockSize
-        withUnsafeTemporaryAllocation(byteCount: blocksPerRow * 18, alignment: 1) { row in
+    public static func dequantizeInterleaved(_ source: UnsafeRawBufferPointer, into y: UnsafeMutablePointer<Float>, count: Int, columns: Int, blocks: DType) {
+        precondition(columns > 0 && columns % blockSize == 0 && count % (8 * columns) == 0, "\(blocks)x8 needs whole groups of 8 rows")
+        let blocksPerRow = columns / blockSize, blockBytes = blocks.blockBytes
+        withUnsafeTemporaryAllocation(byteCount: blocksPerRow * blockBytes, alignment: 1) { row in
             for r in 0..<(count / columns) {
                 for block in 0..<blocksPerRow {
-                    for byte in 0..<18 {
-                        row[block * 18 + byte] = blocks[q4_0x8Offset(row: r, block: block, byte: byte, blocksPerRow: blocksPerRow)]
+                    for byte in 0..<blockBytes {
+                        row[block * blockBytes + byte] = source[x8Offset(row: r, block: block, byte: byte, blocksPerRow: blocksPerRow, blockBytes: blockBytes)]
                     }
                 }
-                dequantizeQ4_0(UnsafeRawBufferPointer(row), into: y + r * columns, count: columns)
+                blocks.decode(UnsafeRawBufferPointer(row), count: columns, into: y + r * columns)
             }
         }
     }

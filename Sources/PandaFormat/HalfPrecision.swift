@@ -16,7 +16,8 @@ public enum BFloat16 {
 
 extension DType {
     /// Widens `count` elements of a plain float dtype (f32, f16, bf16) or a GGML block dtype to Float, in row-major
-    /// order. `columns` is the row length (the elements are one row when it is nil); only q4_0x8 depends on it.
+    /// order. `columns` is the row length (the elements are one row when it is nil); only the interleaved dtypes
+    /// (q4_0x8, q8_0x8) depend on it.
     public func decode(_ source: UnsafeRawBufferPointer, count: Int, columns: Int? = nil, into destination: UnsafeMutablePointer<Float>) {
         precondition(byteCount(elements: count).map { $0 <= source.count } ?? false, "source too short for \(count) \(self)")
         let base = source.baseAddress!
@@ -35,8 +36,8 @@ extension DType {
             GGMLBlocks.dequantizeQ8_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
         case .q4_0:
             GGMLBlocks.dequantizeQ4_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
-        case .q4_0x8:
-            GGMLBlocks.dequantizeQ4_0x8(source, into: destination, count: count, columns: columns ?? count)
+        case .q4_0x8, .q8_0x8:
+            GGMLBlocks.dequantizeInterleaved(source, into: destination, count: count, columns: columns ?? count, blocks: interleavedBlocks!)
         case .i32, .i64, .u8:
             preconditionFailure("\(self) is not a floating-point dtype")
         }
@@ -58,8 +59,8 @@ extension DType {
             GGMLBlocks.quantizeQ8_0(source, count: count, into: destination)
         case .q4_0:
             GGMLBlocks.quantizeQ4_0(source, count: count, into: destination)
-        case .q4_0x8:
-            GGMLBlocks.quantizeQ4_0x8(source, count: count, columns: columns ?? count, into: destination)
+        case .q4_0x8, .q8_0x8:
+            GGMLBlocks.quantizeInterleaved(source, count: count, columns: columns ?? count, blocks: interleavedBlocks!, into: destination)
         case .i32, .i64, .u8:
             preconditionFailure("\(self) is not a floating-point dtype")
         }
@@ -67,7 +68,7 @@ extension DType {
 
     public var isFloatingPoint: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8: true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8: true
         case .i32, .i64, .u8: false
         }
     }

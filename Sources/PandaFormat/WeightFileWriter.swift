@@ -110,7 +110,7 @@ public final class WeightFileWriter {
             throw FormatError.invalidInput(tensor: name, reason: "byte-plane shuffling needs zstd storage and a 2- or 4-byte dtype")
         }
         let requested = storage == .raw ? options.rawChunkBytes : options.zstdChunkBytes
-        // A chunk holds whole units that encode on their own: blocks, or for q4_0x8 whole groups of 8 rows.
+        // A chunk holds whole units that encode on their own: blocks, or for the interleaved dtypes whole groups of 8 rows.
         let unit = dtype.rowGroup > 1 ? dtype.rowGroup * (shape.last! / dtype.blockElements) * dtype.blockBytes : dtype.blockBytes
         let chunkBytes = max(unit, requested / unit * unit)
 

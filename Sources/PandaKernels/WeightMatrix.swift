@@ -12,7 +12,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
 
     public init(dtype: DType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) {
-        precondition([.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8].contains(dtype), "no matrix kernels for \(dtype)")
+        precondition([.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8].contains(dtype), "no matrix kernels for \(dtype)")
         precondition(!dtype.isQuantized || columns % 32 == 0, "quantized rows must hold whole 32-element blocks")
         precondition(rows % dtype.rowGroup == 0, "\(dtype) needs a multiple of \(dtype.rowGroup) rows")
         precondition(bytes.count == rows * Self.rowBytes(dtype, columns), "\(rows)×\(columns) \(dtype) needs \(rows * Self.rowBytes(dtype, columns)) bytes, got \(bytes.count)")
@@ -143,14 +143,17 @@ extension WeightMatrix {
 }
 
 extension WeightMatrix {
-    /// Whether `multiply(rows:_:into:)` applies: the weight is q4_0x8, multiplied in int8 without widening.
-    public var multipliesQuantizedRows: Bool { dtype == .q4_0x8 }
+    /// Whether `multiply(rows:_:into:)` applies: the weight is interleaved (q4_0x8, q8_0x8) and multiplied in int8
+    /// without widening.
+    public var multipliesQuantizedRows: Bool { dtype.rowGroup > 1 }
 
     /// output[rows × self.rows] = activations · Wᵀ for the first `rows` rows of `activations` (quantized with
     /// `quantize(rows:_:)`), in int8 arithmetic as llama.cpp does. `outputStride` as for `multiply(count:)`.
     public func multiply(rows count: Int, _ activations: QuantizedActivations, into output: UnsafeMutablePointer<Float>, outputStride: Int? = nil, pool: ThreadPool) {
-        precondition(multipliesQuantizedRows, "only q4_0x8 weights multiply quantized rows")
+        precondition(multipliesQuantizedRows, "only q4_0x8 and q8_0x8 weights multiply quantized rows")
         precondition(activations.count == columns && count <= activations.rowCapacity)
-        panda_pool_matmul_q4_0x8(pool.pool, bytes.baseAddress, activations.blocks, activations.scales, activations.sums, output, count, rows, columns, outputStride ?? rows)
+        panda_pool_matmul_x8(
+            pool.pool, Int32(dtype.rawValue), bytes.baseAddress, activations.blocks, activations.scales, activations.sums, output, count, rows,
+            columns, outputStride ?? rows)
     }
 }

@@ -72,8 +72,8 @@ public final class ModelWeights: @unchecked Sendable {
     /// (a convolution kernel [out, in, kh, kw] is a matrix of out rows).
     public func matrix(_ name: String, rows: Int, columns: Int, shape: [Int]? = nil) throws -> WeightMatrix {
         let (info, bytes) = try bytes(name, shape: shape ?? [rows, columns])
-        guard [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8].contains(info.dtype), !info.dtype.isQuantized || columns % 32 == 0,
-            info.dtype != .q4_0x8 || (shape ?? [rows, columns]) == [rows, columns]
+        guard [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8].contains(info.dtype), !info.dtype.isQuantized || columns % 32 == 0,
+            info.dtype.rowGroup == 1 || (shape ?? [rows, columns]) == [rows, columns]
         else {
             throw ModelError.badTensor(path: path, tensor: name, reason: "is \(info.dtype) with \(columns) columns, which the kernels cannot multiply")
         }

@@ -30,7 +30,7 @@ struct KernelBenchmark: ParsableCommand {
         var y = [Float](repeating: 0, count: rows)
         print("| dtype | threads | weights MB | GB/s | ms per product |")
         print("|---|---:|---:|---:|---:|")
-        for dtype in [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8] {
+        for dtype in [DType.f32, .f16, .bf16, .q8_0, .q8_0x8, .q4_0, .q4_0x8] {
             let matrixBytes = dtype.byteCount(elements: values.count)!
             // Copies enough to fill 256 MB, used in turn, so no product finds its weights in the 32 MB L3 cache.
             let copies = Int((256e6 / Double(matrixBytes)).rounded(.up))

@@ -20,7 +20,8 @@ struct Convert: ParsableCommand {
             Stored dtypes: --dtype sets the dtype of the linear layers' weights; token embeddings and the output \
             head follow it, or use q8_0 when it is a 4- or 8-bit type; norms, biases, position embeddings, \
             class tokens, PandaGPT's projection and LoRA factors stay f32; convolution kernels follow a float \
-            --dtype. Without --dtype every tensor keeps its checkpoint dtype (f64 becomes f32).
+            --dtype. Without --dtype every tensor keeps its checkpoint dtype (f64 becomes f32). Quantized \
+            matrices other than the embedding are stored with 8 rows interleaved (q4_0x8, q8_0x8; docs/format.md).
 
             Examples:
               panda-convert convert vicuna-7b/ -o Weights/vicuna-7b-q4_0.panda --dtype q4_0
@@ -39,7 +40,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Recipe name (default: detected from the tensor names).")
     var recipe: String?
 
-    @Option(help: "Stored dtype of linear weights: f32, f16, bf16, q8_0 or q4_0 (q4_0 matrices are written with 8 rows interleaved, as q4_0x8, the layout the decoder's kernels read).")
+    @Option(help: "Stored dtype of linear weights: f32, f16, bf16, q8_0 or q4_0 (quantized matrices are written with 8 rows interleaved, as q8_0x8 or q4_0x8, the layout the decoder's kernels read).")
     var dtype: String?
 
     @Flag(help: "Store tensors as zstd chunks (byte-plane shuffled for 16- and 32-bit dtypes) instead of raw.")

@@ -24,7 +24,7 @@ struct ConvertCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("wrote \(output.file("m.panda")): recipe llama, 21 tensors"))
         let file = try WeightFile(path: output.file("m.panda"))
-        #expect(try file.info("model.layers.0.self_attn.q_proj.weight").dtype == .q8_0)
+        #expect(try file.info("model.layers.0.self_attn.q_proj.weight").dtype == .q8_0x8)  // q8_0 blocks, 8 rows interleaved
     }
 
     @Test("--dry-run prints the plan and writes nothing")

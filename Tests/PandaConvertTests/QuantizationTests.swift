@@ -29,8 +29,8 @@ struct QuantizationTests {
             let blocks = try quantized.bytes(tensor.name).array
             let blocksPerRow = tensor.shape.last! / 32
             for block in 0..<(original.count / 32) {
-                let scaleOffset = tensor.dtype == .q4_0x8
-                    ? GGMLBlocks.q4_0x8Offset(row: block / blocksPerRow, block: block % blocksPerRow, byte: 0, blocksPerRow: blocksPerRow)
+                let scaleOffset = tensor.dtype.rowGroup > 1
+                    ? GGMLBlocks.x8Offset(row: block / blocksPerRow, block: block % blocksPerRow, byte: 0, blocksPerRow: blocksPerRow, blockBytes: tensor.dtype.blockBytes)
                     : block * tensor.dtype.blockBytes
                 let scaleBits = UInt16(blocks[scaleOffset]) | UInt16(blocks[scaleOffset + 1]) << 8
                 let scale = abs(Float(Float16(bitPattern: scaleBits)))

@@ -34,11 +34,11 @@ private func reference(_ weights: [Float], _ x: [Float], rows: Int, columns: Int
 @Suite("Matrix kernels", .serialized)
 struct MatrixVectorTests {
     static let shapes = [(rows: 37, columns: 96), (rows: 8, columns: 32), (rows: 65, columns: 1024)]
-    /// q4_0x8 needs whole groups of 8 rows.
+    /// The interleaved dtypes need whole groups of 8 rows.
     static let groupedShapes = [(rows: 40, columns: 96), (rows: 8, columns: 32), (rows: 72, columns: 1024)]
 
     @Test("every dtype's product equals the double-precision product of its stored values, on both kernel paths",
-          arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8], [true, false])
+          arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8], [true, false])
     func matrixVectorProductMatchesReference(dtype: DType, avx2: Bool) {
         KernelPath.allowAVX2(avx2)
         defer { KernelPath.allowAVX2(true) }
@@ -78,7 +78,7 @@ struct MatrixVectorTests {
         #expect(bytes == encoded(x, as: .q8_0))
     }
 
-    @Test("rows widened to f32 equal the format's decoding, split across threads", arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_0x8])
+    @Test("rows widened to f32 equal the format's decoding, split across threads", arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8])
     func rowsAsFloatsMatchDecoding(dtype: DType) {
         let rows = dtype.rowGroup > 1 ? 24 : 21, columns = 64
         let bytes = encoded(values(rows * columns, seed: 11), as: dtype, columns: columns)
@@ -91,24 +91,25 @@ struct MatrixVectorTests {
         #expect(out == Array(all[(5 * columns)..<(18 * columns)]))
     }
 
-    @Test("q4_0x8 stores exactly q4_0's blocks, rearranged: both decode to the same values")
-    func interleavedLayoutDecodesAsQ4_0() {
-        let rows = 16, columns = 96
+    @Test("q4_0x8 and q8_0x8 store exactly the blocks of q4_0 and q8_0, rearranged: both decode to the same values",
+          arguments: [DType.q4_0x8, .q8_0x8])
+    func interleavedLayoutDecodesAsItsBlocks(dtype: DType) {
+        let rows = 16, columns = 96, blocks = dtype.interleavedBlocks!
         let x = values(rows * columns, seed: 21)
-        let plain = encoded(x, as: .q4_0), interleaved = encoded(x, as: .q4_0x8, columns: columns)
+        let plain = encoded(x, as: blocks), interleaved = encoded(x, as: dtype, columns: columns)
         #expect(plain.count == interleaved.count && plain != interleaved)
         #expect(plain.sorted() == interleaved.sorted())
-        #expect(decoded(interleaved, as: .q4_0x8, count: x.count, columns: columns) == decoded(plain, as: .q4_0, count: x.count))
+        #expect(decoded(interleaved, as: dtype, count: x.count, columns: columns) == decoded(plain, as: blocks, count: x.count))
     }
 
-    @Test("the q4_0x8 matrix–matrix product equals the double-precision product of the stored weights and q8_0-rounded rows, for any number of rows, on both kernel paths",
-          arguments: [true, false])
-    func quantizedMatrixProductMatchesRowByRow(avx2: Bool) {
+    @Test("the interleaved matrix–matrix product equals the double-precision product of the stored weights and q8_0-rounded rows, for any number of rows, on both kernel paths",
+          arguments: [DType.q4_0x8, .q8_0x8], [true, false])
+    func quantizedMatrixProductMatchesReference(dtype: DType, avx2: Bool) {
         KernelPath.allowAVX2(avx2)
         defer { KernelPath.allowAVX2(true) }
         let rows = 72, columns = 320, pool = ThreadPool(threads: 2)
-        let weightBytes = encoded(values(rows * columns, seed: 3), as: .q4_0x8, columns: columns)
-        let stored = decoded(weightBytes, as: .q4_0x8, count: rows * columns, columns: columns)
+        let weightBytes = encoded(values(rows * columns, seed: 3), as: dtype, columns: columns)
+        let stored = decoded(weightBytes, as: dtype, count: rows * columns, columns: columns)
         for count in [1, 2, 3, 4, 5, 9] {
             let input = values(count * columns, seed: UInt64(40 + count)).map { $0 * 4 }
             let activations = QuantizedActivations(count: columns, rows: 9)
@@ -116,14 +117,14 @@ struct MatrixVectorTests {
             let stride = rows + 5  // outputs written with a gap between rows, as into a wider buffer
             var output = [Float](repeating: .nan, count: count * stride)
             weightBytes.withUnsafeBytes { w in
-                WeightMatrix(dtype: .q4_0x8, rows: rows, columns: columns, bytes: w)
+                WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: w)
                     .multiply(rows: count, activations, into: &output, outputStride: stride, pool: pool)
             }
             for t in 0..<count {
                 let x = decoded(encoded(Array(input[(t * columns)..<((t + 1) * columns)]), as: .q8_0), as: .q8_0, count: columns)
                 let expected = reference(stored, x, rows: rows, columns: columns)
                 let worst = (0..<rows).map { abs(Double(output[t * stride + $0]) - expected[$0]) }.max()!
-                #expect(worst <= 1e-4, "\(count) rows, row \(t): max |Δ| \(worst)")
+                #expect(worst <= 1e-4, "\(dtype), \(count) rows, row \(t): max |Δ| \(worst)")
                 let gap = output[(t * stride + rows)..<(t * stride + stride)]
                 #expect(gap.allSatisfy { $0.isNaN }, "wrote outside its rows")
             }

@@ -10,15 +10,17 @@ extern "C" {
 #endif
 
 // Weight dtypes, numbered as in the .panda format.
-enum panda_dtype { PANDA_F32 = 0, PANDA_F16 = 1, PANDA_BF16 = 2, PANDA_Q8_0 = 3, PANDA_Q4_0 = 4, PANDA_Q4_0X8 = 8 };
+enum panda_dtype {
+    PANDA_F32 = 0, PANDA_F16 = 1, PANDA_BF16 = 2, PANDA_Q8_0 = 3, PANDA_Q4_0 = 4, PANDA_Q4_0X8 = 8, PANDA_Q8_0X8 = 9
+};
 
 // GGML's 32-element blocks: q8_0 = f16 scale + 32 int8; q4_0 = f16 scale + 16 bytes of nibbles (low nibbles are
 // elements 0..15, high nibbles 16..31, each minus 8).
-// q4_0x8 holds the same blocks with eight rows interleaved (docs/format.md): for each group of 8 rows and each
-// block column, the 8 scales (16 bytes) and then 4 runs of 32 bytes, run i holding nibble bytes 4i..4i+3 of rows
-// 0..7 in turn. One 32-byte load then carries the same 8 elements of 8 rows, so a kernel's SIMD lanes are rows and
+// q4_0x8 and q8_0x8 hold the same blocks with eight rows interleaved (docs/format.md): for each group of 8 rows and
+// each block column, the 8 scales (16 bytes) and then runs of 32 bytes, run i holding quant bytes 4i..4i+3 of rows
+// 0..7 in turn. One 32-byte load then carries the same elements of 8 rows, so a kernel's SIMD lanes are rows and
 // no horizontal sums or per-row scale broadcasts are needed.
-enum { PANDA_QK = 32, PANDA_Q8_0_BYTES = 34, PANDA_Q4_0_BYTES = 18, PANDA_Q4_0X8_ROWS = 8, PANDA_Q4_0X8_BYTES = 8 * 18 };
+enum { PANDA_QK = 32, PANDA_Q8_0_BYTES = 34, PANDA_Q4_0_BYTES = 18, PANDA_X8_ROWS = 8 };
 
 // True when the AVX2 kernels are in use (the CPU has AVX2, FMA and F16C and PANDA_PORTABLE_KERNELS is unset).
 int panda_kernels_use_avx2(void);
@@ -40,9 +42,9 @@ void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols
 void panda_rows_to_f32(int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
 
 // y[t × y_stride + r] = dot(row r of w, activation row t) for tokens t < count and rows [row_begin, row_end)
-// (multiples of 8) of a q4_0x8 weight; the activations come from panda_quantize_q8_0_rows.
-void panda_matmul_q4_0x8(const void *w, const void *x_blocks, const float *x_scales, const int32_t *x_sums, float *y,
-                         size_t count, size_t cols, size_t y_stride, size_t row_begin, size_t row_end);
+// (multiples of 8) of a q4_0x8 or q8_0x8 weight; the activations come from panda_quantize_q8_0_rows.
+void panda_matmul_x8(int dtype, const void *w, const void *x_blocks, const float *x_scales, const int32_t *x_sums,
+                     float *y, size_t count, size_t cols, size_t y_stride, size_t row_begin, size_t row_end);
 
 // Bytes of one row of `cols` elements.
 size_t panda_row_bytes(int dtype, size_t cols);
@@ -55,9 +57,9 @@ int panda_pool_threads(const panda_pool *pool);
 
 // panda_matvec over all rows, split across the pool.
 void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x, float *y, size_t rows, size_t cols);
-// panda_matmul_q4_0x8 over all rows, split across the pool.
-void panda_pool_matmul_q4_0x8(panda_pool *pool, const void *w, const void *x_blocks, const float *x_scales,
-                              const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride);
+// panda_matmul_x8 over all rows, split across the pool.
+void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void *x_blocks, const float *x_scales,
+                          const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride);
 // panda_rows_to_f32 over rows [row_begin, row_end), split across the pool.
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
 
