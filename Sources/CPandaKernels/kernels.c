@@ -235,6 +235,8 @@ AVX2 static float dot_row_avx2(int dtype, const uint8_t *row, const void *x, siz
     size_t width = dtype == PANDA_F32 ? 4 : 2, i = 0;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (; i + 32 <= cols; i += 32) {
+        _mm_prefetch((const char *)(row + i * width) + 1024, _MM_HINT_T0);
+        if (width == 4) _mm_prefetch((const char *)(row + i * width) + 1088, _MM_HINT_T0);
         a0 = _mm256_fmadd_ps(load8(dtype, row + i * width), _mm256_loadu_ps(v + i), a0);
         a1 = _mm256_fmadd_ps(load8(dtype, row + (i + 8) * width), _mm256_loadu_ps(v + i + 8), a1);
         a2 = _mm256_fmadd_ps(load8(dtype, row + (i + 16) * width), _mm256_loadu_ps(v + i + 16), a2);

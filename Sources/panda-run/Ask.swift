@@ -16,17 +16,7 @@ struct PandaGPTOptions: ParsableArguments {
 
     @OptionGroup var media: MediaOptions
 
-    @Option(help: "Sampling temperature; 0 is greedy (PandaGPT's demo default, top-p 0.01, is effectively greedy).")
-    var temperature: Float = 0
-
-    @Option(name: .customLong("top-p"), help: "Keep the most likely tokens up to this probability mass (1: off).")
-    var topP: Float = 1
-
-    @Option(name: .customLong("top-k"), help: "Keep only the k most likely tokens (0: off).")
-    var topK = 0
-
-    @Option(help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingFlags
 
     @Option(name: .customLong("max-tokens"), help: "Most tokens per answer (PandaGPT's demo: 256).")
     var maxTokens = 256
@@ -37,14 +27,12 @@ struct PandaGPTOptions: ParsableArguments {
     func validate() throws {
         guard !media.files.isEmpty else { throw ValidationError("give at least one --image, --video, --audio, --depth, --thermal or --imu for PandaGPT's feature token") }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 or more") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
     }
 
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
     var generationOptions: GenerationOptions {
-        PandaGPT.answerOptions(maxNewTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed))
+        PandaGPT.answerOptions(maxNewTokens: maxTokens, sampling: sampling.options)
     }
 
     /// Loads both models and embeds the media into the embeddings PandaGPT sums into its feature token.

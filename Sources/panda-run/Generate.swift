@@ -27,20 +27,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
     var maxTokens = 128
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(name: .customLong("top-k"), help: "Keep only the k most likely tokens (0: off).")
-    var topK = 0
-
-    @Option(name: .customLong("top-p"), help: "Keep the most likely tokens up to this probability mass (1: off).")
-    var topP: Float = 1
-
-    @Option(name: .customLong("repetition-penalty"), help: "Divide the logits of tokens already seen by this (1: off).")
-    var repetitionPenalty: Float = 1
-
-    @Option(help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingFlags
 
     @Option(name: .customLong("stop"), help: "Stop when the text contains this (repeatable).")
     var stops: [String] = []
@@ -50,10 +37,6 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 or more") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty must be positive") }
     }
 
     func run() throws {
@@ -74,7 +57,7 @@ struct Generate: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let options = GenerationOptions(
             maxNewTokens: maxTokens,
-            sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, repetitionPenalty: repetitionPenalty, seed: seed),
+            sampling: sampling.options,
             stopStrings: stops)
         let generation = try Generator(context: context, tokenizer: tokenizer).generate([.tokens(promptIDs)], options: options) { text in
             FileHandle.standardOutput.write(Data(text.utf8))

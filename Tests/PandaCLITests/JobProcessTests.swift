@@ -121,7 +121,7 @@ struct JobProcessTests {
 /// are checked against what the media really show (Jobs/media/labels.json).
 @Suite("Example jobs")
 struct ExampleJobTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+    static let repository = repositoryRoot
     let labels = try! JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: repository + "/Jobs/media/labels.json")))
     let scratch = TemporaryDirectory()
 

@@ -23,7 +23,7 @@ struct DemoModelTests {
         var zero_shot_captions: [String: [String]]
     }
 
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+    static let root = repositoryRoot
     static let demo = root + "/Tests/Fixtures/demo/"
     static let expected = try! JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: demo + "expected.json")))
     static let embedder = try! Embedder(path: root + "/Weights/tiny-imagebind.panda", threads: 2, batchSize: 16)

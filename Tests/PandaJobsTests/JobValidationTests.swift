@@ -10,9 +10,9 @@ struct JobValidationTests {
 
     init() throws {
         for folder in ["media/images", "media/sounds", "models"] { try FileManager.default.createDirectory(atPath: directory.file(folder), withIntermediateDirectories: true) }
-        for name in ["a.jpg", "b.jpg", "c.jpg"] { FileManager.default.createFile(atPath: directory.file("media/images/\(name)"), contents: Data([1])) }
-        for name in ["a.wav", "b.wav", "lonely.wav"] { FileManager.default.createFile(atPath: directory.file("media/sounds/\(name)"), contents: Data([1])) }
-        for name in ["imagebind.panda", "decoder.panda"] { FileManager.default.createFile(atPath: directory.file("models/\(name)"), contents: Data([1])) }
+        for name in ["a.jpg", "b.jpg", "c.jpg"] { #expect(FileManager.default.createFile(atPath: directory.file("media/images/\(name)"), contents: Data([1]))) }
+        for name in ["a.wav", "b.wav", "lonely.wav"] { #expect(FileManager.default.createFile(atPath: directory.file("media/sounds/\(name)"), contents: Data([1]))) }
+        for name in ["imagebind.panda", "decoder.panda"] { #expect(FileManager.default.createFile(atPath: directory.file("models/\(name)"), contents: Data([1]))) }
     }
 
     private let header = """
@@ -87,7 +87,7 @@ struct JobValidationTests {
         #expect(missingModel.isEmpty)
         try FileManager.default.removeItem(atPath: directory.file("models/imagebind.panda"))
         #expect(try problem("cells:\n  picture: {encode: image}\n").hasPrefix("2:14: models.imagebind: no such file 'models/imagebind.panda'"))
-        FileManager.default.createFile(atPath: directory.file("models/imagebind.panda"), contents: Data([1]))
+        #expect(FileManager.default.createFile(atPath: directory.file("models/imagebind.panda"), contents: Data([1])))
         #expect(try problem("cells:\n  picture: {encode: image}\n  s: {generate: {embedding: picture, prompt: '{{item.stme}}'}}\n")
                 .contains("unknown template field '{{item.stme}}' (did you mean 'item.stem'?)"))
         #expect(try problem("output: ../elsewhere\ncells:\n  picture: {encode: image}\n").contains("'..' is not allowed"))

@@ -17,8 +17,11 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
 }
 
+/// The repository's root directory.
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
 /// The repository's `Tests/Fixtures` directory.
-public let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures")
+public let fixturesDirectory = URL(fileURLWithPath: repositoryRoot).appendingPathComponent("Tests/Fixtures")
 
 public func fixture(_ relativePath: String) -> String { fixturesDirectory.appendingPathComponent(relativePath).path }
