@@ -73,16 +73,17 @@ public enum Converter {
     private static func write(_ tensor: PlannedTensor, to writer: WeightFileWriter, progress: (Double) -> Void) throws {
         let source = tensor.source
         let shape = source.shape
-        // Same dtype and contiguous: the stored bytes are the source bytes, written from the mapping (one copy, into
-        // the output), with the kernel reading ahead and each chunk's pages leaving the resident set once written.
+        // Same dtype and contiguous: the stored bytes are the source bytes.
         if tensor.merge == nil, source.dtype.pandaDType == tensor.dtype, let bytes = source.contiguousBytes {
+            // Read straight into the writer's chunk: large sequential reads beat faulting the mapping in page by page,
+            // and a file that shrinks underneath is an error here rather than a SIGBUS.
             let fileOffset = bytes.baseAddress! - source.file.bytes.baseAddress!
-            source.file.adviseSequential(fileOffset..<(fileOffset + bytes.count))
-            var released = 0
-            try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle, bytes: bytes) { done in
-                source.file.release((fileOffset + released)..<(fileOffset + done))
-                released = done
-                progress(Double(done) / Double(max(bytes.count, 1)))
+            let reader = try SourceFile(path: source.path)
+            try writer.add(name: tensor.target, dtype: tensor.dtype, shape: shape, storage: tensor.storage, shuffle: tensor.shuffle) { buffer, offset in
+                guard try reader.read(into: buffer, at: fileOffset + offset) == buffer.count else {
+                    throw ConvertError.badTensor(path: source.path, tensor: source.name, reason: "the file changed while it was being converted")
+                }
+                progress(Double(offset + buffer.count) / Double(max(bytes.count, 1)))
             }
             return
         }
@@ -155,7 +156,6 @@ private final class LoRAUpdate {
     }
 }
 
-/// SHA-256 of the source files on a background thread, so provenance costs no extra wall time.
 /// SHA-256 of every source file for provenance, on a second thread that follows the conversion through the
 /// files: it hashes each file front to back through a mapping, but only up to where the conversion has got, so
 /// it reads pages the conversion has just brought into the page cache instead of reading every file a second
@@ -250,5 +250,35 @@ private final class SourceHasher: @unchecked Sendable {
         condition.unlock()
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         return Provenance.Source(name: (file.path as NSString).lastPathComponent, bytes: file.count, sha256: digest)
+    }
+}
+
+/// A checkpoint file read with pread(2), for passes that stream through it once.
+private final class SourceFile {
+    let path: String
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw ConvertError.inputNotFound(path: path) }
+        _ = posix_fadvise(descriptor, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+    }
+
+    deinit { close(descriptor) }
+
+    /// Fills `buffer` from `offset` (fewer bytes only at the end of the file); retries interrupted reads.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ConvertError.unreadableCheckpoint(path: path, reason: String(cString: strerror(errno)))
+            }
+            if count == 0 { break }
+            done += count
+        }
+        return done
     }
 }

@@ -67,23 +67,19 @@ public final class WeightFileWriter {
     }
 
     /// Adds a tensor from bytes already in memory (or mapped from another file), read in place: nothing is copied
-    /// but the bytes written. `progress(bytesDone)` follows each chunk.
+    /// but the bytes written.
     public func add(
         name: String, dtype: DType, shape: [Int], storage: Storage = .raw, shuffle: Bool = false,
-        bytes: UnsafeRawBufferPointer, progress: (Int) -> Void = { _ in }
+        bytes: UnsafeRawBufferPointer
     ) throws {
         let expected = dtype.byteCount(elements: shape.reduce(1, *))
         guard expected == bytes.count else {
             throw FormatError.invalidInput(
                 tensor: name, reason: "shape \(shape) of \(dtype) needs \(expected.map(String.init) ?? "a whole number of blocks, not") bytes, got \(bytes.count)")
         }
-        var done = 0
         try append(name: name, dtype: dtype, shape: shape, storage: storage, shuffle: shuffle) { staging, offset in
-            progress(done)
-            done = offset + staging.count
-            return UnsafeRawBufferPointer(rebasing: bytes[offset..<done])
+            UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + staging.count)])
         }
-        progress(done)
     }
 
     /// The chunk loop: `chunk(staging, byteOffset)` returns the decoded bytes of the chunk at `byteOffset`, either
