@@ -356,8 +356,9 @@ public final class LlamaContext: @unchecked Sendable {
         }
     }
 
-    /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). A few rows go through the matrix-vector kernels
-    /// (with q8_0 activations for block-quantized weights, as llama.cpp does); more through OpenBLAS.
+    /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). Interleaved weights (q4_0x8, q8_0x8) take every row
+    /// count in int8 with q8_0 activations, as llama.cpp does; other dtypes take a few rows through the
+    /// matrix-vector kernels and more through OpenBLAS.
     private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
         let weight = layer.weight
         let (out, inWidth) = (weight.rows, weight.columns)
