@@ -107,8 +107,17 @@ void panda_pool_destroy(panda_pool *pool) {
 
 int panda_pool_threads(const panda_pool *pool) { return pool->threads; }
 
+// Below this many bytes of weights a job runs on the calling thread alone: waking a worker and waiting for it
+// costs more than such a product (a tiny model's layers ran slower on two threads than on one).
+enum { SERIAL_JOB_BYTES = 128 << 10 };
+
 static void run(panda_pool *pool) {
-    if (pool->threads == 1) { run_part(pool, 0); return; }
+    size_t bytes = (pool->row_end - pool->row_begin) * panda_row_bytes(pool->dtype, pool->cols);
+    if (pool->kind == JOB_MATMUL_X8) bytes *= pool->count;
+    if (pool->threads == 1 || bytes < SERIAL_JOB_BYTES) {
+        for (int part = 0; part < pool->threads; part++) run_part(pool, part);
+        return;
+    }
     atomic_store_explicit(&pool->pending, pool->threads - 1, memory_order_relaxed);
     pthread_mutex_lock(&pool->mutex);
     atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);

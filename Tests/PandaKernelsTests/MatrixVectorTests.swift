@@ -107,7 +107,7 @@ struct MatrixVectorTests {
     func quantizedMatrixProductMatchesReference(dtype: DType, avx2: Bool) {
         KernelPath.allowAVX2(avx2)
         defer { KernelPath.allowAVX2(true) }
-        let rows = 72, columns = 320, pool = ThreadPool(threads: 2)
+        let rows = 72, columns = 1024, pool = ThreadPool(threads: 2)  // from 4 rows on, large enough to be split across threads
         let weightBytes = encoded(values(rows * columns, seed: 3), as: dtype, columns: columns)
         let stored = decoded(weightBytes, as: dtype, count: rows * columns, columns: columns)
         for count in [1, 2, 3, 4, 5, 9] {
