@@ -82,16 +82,20 @@ void panda_quantize_q8_0(const float *x, void *blocks, size_t n) {
     }
 }
 
-void panda_quantize_q8_0_rows(const float *x, size_t rows, size_t cols, void *blocks, float *scales, int32_t *sums) {
-    size_t per_row = cols / PANDA_QK;
-    panda_quantize_q8_0(x, blocks, rows * cols);
-    const uint8_t *block = blocks;
-    for (size_t b = 0; b < rows * per_row; b++, block += PANDA_Q8_0_BYTES) {
+// Each of `count` q8_0 activation blocks' scale as f32 and the sum of its int8 values (q4_0 products subtract
+// 8 × that sum, since their nibbles are stored as q + 8).
+static void q8_0_scales_and_sums(const uint8_t *block, size_t count, float *scales, int32_t *sums) {
+    for (size_t b = 0; b < count; b++, block += PANDA_Q8_0_BYTES) {
         scales[b] = load_f16(block);
         int32_t sum = 0;
         for (int i = 0; i < PANDA_QK; i++) sum += (int8_t)block[2 + i];
         sums[b] = sum;
     }
+}
+
+void panda_quantize_q8_0_rows(const float *x, size_t rows, size_t cols, void *blocks, float *scales, int32_t *sums) {
+    panda_quantize_q8_0(x, blocks, rows * cols);
+    q8_0_scales_and_sums(blocks, rows * (cols / PANDA_QK), scales, sums);
 }
 
 // ---- the interleaved layouts (q4_0x8, q8_0x8) ----
@@ -253,22 +257,12 @@ AVX2 static float dot_row_avx2(int dtype, const uint8_t *row, const void *x, siz
 AVX2 static void matvec_quantized_avx2(int dtype, const uint8_t *w, const uint8_t *x, float *y, size_t cols, size_t row_begin, size_t row_end) {
     size_t blocks = cols / PANDA_QK, stride = dtype == PANDA_Q8_0 ? PANDA_Q8_0_BYTES : PANDA_Q4_0_BYTES, row_bytes = blocks * stride;
     float x_scales[blocks > 0 ? blocks : 1];
-    for (size_t b = 0; b < blocks; b++) {
-        uint16_t d;
-        memcpy(&d, x + b * PANDA_Q8_0_BYTES, 2);
-        x_scales[b] = _cvtsh_ss(d);
-    }
+    int32_t x_sums[blocks > 0 ? blocks : 1];
+    q8_0_scales_and_sums(x, blocks, x_scales, x_sums);
     size_t r = row_begin;
     if (dtype == PANDA_Q4_0) {
         // q4_0: the nibbles n = q + 8 are unsigned, so maddubs takes them as they are, and Σ q·x = Σ n·x − 8 Σ x.
         // The 8 Σ x of each activation block is spread over the 8 lanes as Σ x per lane and subtracted there.
-        int32_t x_sums[blocks > 0 ? blocks : 1];
-        for (size_t b = 0; b < blocks; b++) {
-            const int8_t *q = (const int8_t *)(x + b * PANDA_Q8_0_BYTES + 2);
-            int32_t sum = 0;
-            for (int i = 0; i < PANDA_QK; i++) sum += q[i];
-            x_sums[b] = sum;
-        }
         const __m256i low_mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), shifts = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
         for (; r + 4 <= row_end; r += 4) {
             const uint8_t *rows[4] = {w + r * row_bytes, w + (r + 1) * row_bytes, w + (r + 2) * row_bytes, w + (r + 3) * row_bytes};
@@ -389,13 +383,7 @@ AVX2 static void matvec_x8_avx2(int dtype, const uint8_t *w, const uint8_t *x, f
     size_t blocks = cols / PANDA_QK, row_bytes = panda_row_bytes(dtype, cols);
     float x_scales[blocks > 0 ? blocks : 1];
     int32_t x_sums[blocks > 0 ? blocks : 1];
-    for (size_t b = 0; b < blocks; b++) {
-        const uint8_t *block = x + b * PANDA_Q8_0_BYTES;
-        x_scales[b] = load_f16(block);
-        int32_t sum = 0;
-        for (int i = 0; i < PANDA_QK; i++) sum += (int8_t)block[2 + i];
-        x_sums[b] = sum;
-    }
+    q8_0_scales_and_sums(x, blocks, x_scales, x_sums);
     for (size_t r = row_begin; r < row_end; r += PANDA_X8_ROWS)
         x8_group_avx2(dtype, w + r * row_bytes, blocks, x, x_scales, x_sums, 0, 1, y + r, 0);
 }
