@@ -144,35 +144,30 @@ def balanced_labels(rng, count, classes):
     return [int(v) for v in labels]
 
 
-def write_images(directory, seed, count, prefix="image"):
-    """count PNGs named prefix-NNNN.png; returns their items (with "file")."""
+def write_items(directory, seed, count, prefix, classes, draw, render, encode, extension):
+    """count files named prefix-NNNN.extension, labels balanced over `classes`; returns their items (with "file")."""
     import os
 
     os.makedirs(directory, exist_ok=True)
     rng = np.random.default_rng(seed)
     items = []
-    for number, label in enumerate(balanced_labels(rng, count, len(IMAGE_CLASSES))):
-        item = image_item(rng, label)
-        item["file"] = f"{prefix}-{number:04d}.png"
+    for number, label in enumerate(balanced_labels(rng, count, len(classes))):
+        item = draw(rng, label)
+        item["file"] = f"{prefix}-{number:04d}.{extension}"
         with open(os.path.join(directory, item["file"]), "wb") as f:
-            f.write(png_bytes(render_image(item)))
+            f.write(encode(render(item)))
         items.append(item)
     return items
+
+
+def write_images(directory, seed, count, prefix="image"):
+    """count PNGs named prefix-NNNN.png; returns their items (with "file")."""
+    return write_items(directory, seed, count, prefix, IMAGE_CLASSES, image_item, render_image, png_bytes, "png")
 
 
 def write_sounds(directory, seed, count, prefix="sound"):
-    import os
-
-    os.makedirs(directory, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    items = []
-    for number, label in enumerate(balanced_labels(rng, count, len(AUDIO_CLASSES))):
-        item = audio_item(rng, label)
-        item["file"] = f"{prefix}-{number:04d}.wav"
-        with open(os.path.join(directory, item["file"]), "wb") as f:
-            f.write(wav_bytes(render_audio(item)))
-        items.append(item)
-    return items
+    """count WAVs named prefix-NNNN.wav; returns their items (with "file")."""
+    return write_items(directory, seed, count, prefix, AUDIO_CLASSES, audio_item, render_audio, wav_bytes, "wav")
 
 
 if __name__ == "__main__":  # a quick look: python synthetic.py OUT_DIR
