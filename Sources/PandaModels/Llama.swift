@@ -144,7 +144,9 @@ public final class LlamaContext: @unchecked Sendable {
     public let capacity: Int
     /// Positions filled so far (the next input goes to position `length`).
     public private(set) var length = 0
-    /// Rows evaluated per pass when a prompt is longer (prompt tokens go through matrix-matrix products).
+    /// Rows evaluated per pass when a prompt is longer (prompt tokens go through matrix-matrix products). Each
+    /// pass reads every weight once, so small passes re-read (and for bf16/f16 re-widen) them per pass; 512, as
+    /// llama.cpp's default micro-batch, keeps a 7B model's scratch near 110 MB.
     public let batchLimit: Int
     let pool: ThreadPool
 
@@ -159,12 +161,12 @@ public final class LlamaContext: @unchecked Sendable {
     private let wideActivations: QuantizedActivations  // intermediate-wide input rows
     public let logits: UnsafeMutableBufferPointer<Float>  // [vocab], the last evaluated position's
 
-    public init(model: Llama, capacity: Int? = nil, batchLimit: Int = 64, threads: Int = ThreadPool.coreCount) {
+    public init(model: Llama, capacity: Int? = nil, batchLimit: Int = 512, threads: Int = ThreadPool.coreCount) {
         let config = model.config
         let (h, inter, layers) = (config.hiddenSize, config.intermediateSize, config.numHiddenLayers)
         self.model = model
         self.capacity = max(1, capacity ?? config.maxPositionEmbeddings)
-        self.batchLimit = max(1, batchLimit)
+        self.batchLimit = max(1, min(batchLimit, self.capacity))
         pool = ThreadPool(threads: threads)
         func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
@@ -191,7 +193,7 @@ public final class LlamaContext: @unchecked Sendable {
         scores = buffer(batch * self.capacity)
         let rank = model.layers.first?.qProj.lora?.rank ?? 0
         loraScratch = buffer(batch * max(rank, 1))
-        workspace = MatrixWorkspace(tileFloats: max(1 << 20, max(h, inter)))
+        workspace = MatrixWorkspace(tileFloats: max(MatrixWorkspace.defaultTileFloats, max(h, inter)))
         activations = QuantizedActivations(count: (h + 31) / 32 * 32, rows: batch)
         wideActivations = QuantizedActivations(count: (inter + 31) / 32 * 32, rows: batch)
         logits = UnsafeMutableBufferPointer(start: buffer(config.vocabSize), count: config.vocabSize)
