@@ -353,6 +353,11 @@ AVX2 static inline __attribute__((always_inline)) void q8_0x8_group_avx2(
     for (size_t b = 0; b < blocks; b++, group += record) {
         for (size_t line = 0; line < record; line += 64) _mm_prefetch((const char *)group + 4 * record + line, _MM_HINT_T0);
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
+        __m256i magnitude[8];
+        for (int i = 0; i < 8; i++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(group + 16 + 32 * i));
+            magnitude[i] = _mm256_sign_epi8(w, w);
+        }
         for (int t = 0; t < count; t++) {
             size_t index = t * x_blocks_stride + b;
             const uint8_t *q = x + index * PANDA_Q8_0_BYTES + 2;
@@ -361,7 +366,7 @@ AVX2 static inline __attribute__((always_inline)) void q8_0x8_group_avx2(
                 __m256i w = _mm256_loadu_si256((const __m256i *)(group + 16 + 32 * i));
                 int32_t four;
                 memcpy(&four, q + 4 * i, 4);
-                __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(_mm256_set1_epi32(four), w));
+                __m256i products = _mm256_maddubs_epi16(magnitude[i], _mm256_sign_epi8(_mm256_set1_epi32(four), w));
                 sum = _mm256_add_epi32(sum, _mm256_madd_epi16(products, ones));
             }
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx[index])), _mm256_cvtepi32_ps(sum), acc[t]);
