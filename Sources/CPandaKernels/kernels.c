@@ -252,6 +252,35 @@ AVX2 static float dot_row_avx2(int dtype, const uint8_t *row, const void *x, siz
     return sum;
 }
 
+// Four f32/f16/bf16 rows at a time: every 8 activations are loaded once for the four rows. One row at a time
+// reads the activations once per row, from L2 when they outgrow L1 (down_proj's 11008 f32 activations are 44 KB).
+AVX2 static void dot_rows4_avx2(int dtype, const uint8_t *row, size_t row_bytes, const float *v, size_t cols, float *y) {
+    size_t width = dtype == PANDA_F32 ? 4 : 2, i = 0;
+    const uint8_t *rows[4] = {row, row + row_bytes, row + 2 * row_bytes, row + 3 * row_bytes};
+    __m256 a[4], b[4];
+    for (int k = 0; k < 4; k++) a[k] = b[k] = _mm256_setzero_ps();
+    for (; i + 32 <= cols; i += 32) {
+        __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + i + 8), x2 = _mm256_loadu_ps(v + i + 16), x3 = _mm256_loadu_ps(v + i + 24);
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *p = rows[k] + i * width;
+            _mm_prefetch((const char *)p + 1024, _MM_HINT_T0);
+            if (width == 4) _mm_prefetch((const char *)p + 1088, _MM_HINT_T0);
+            a[k] = _mm256_fmadd_ps(load8(dtype, p), x0, a[k]);
+            b[k] = _mm256_fmadd_ps(load8(dtype, p + 8 * width), x1, b[k]);
+            a[k] = _mm256_fmadd_ps(load8(dtype, p + 16 * width), x2, a[k]);
+            b[k] = _mm256_fmadd_ps(load8(dtype, p + 24 * width), x3, b[k]);
+        }
+    }
+    for (; i + 8 <= cols; i += 8) {
+        __m256 x0 = _mm256_loadu_ps(v + i);
+        for (int k = 0; k < 4; k++) a[k] = _mm256_fmadd_ps(load8(dtype, rows[k] + i * width), x0, a[k]);
+    }
+    for (int k = 0; k < 4; k++) {
+        y[k] = hsum(_mm256_add_ps(a[k], b[k]));
+        if (i < cols) y[k] += dot_row_portable(dtype, rows[k] + i * width, v + i, cols - i);
+    }
+}
+
 // Four rows at a time: each activation block is loaded once for four weight rows, and the four independent
 // accumulators keep the FMA pipeline busy (the quantized product is compute-bound, not memory-bound).
 AVX2 static void matvec_quantized_avx2(int dtype, const uint8_t *w, const uint8_t *x, float *y, size_t cols, size_t row_begin, size_t row_end) {
@@ -460,7 +489,9 @@ void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols
             matvec_quantized_avx2(dtype, w, x, y, cols, row_begin, row_end);
             return;
         }
-        for (size_t r = row_begin; r < row_end; r++, row += row_bytes) y[r] = dot_row_avx2(dtype, row, x, cols);
+        size_t r = row_begin;
+        for (; r + 4 <= row_end; r += 4, row += 4 * row_bytes) dot_rows4_avx2(dtype, row, row_bytes, x, cols, y + r);
+        for (; r < row_end; r++, row += row_bytes) y[r] = dot_row_avx2(dtype, row, x, cols);
         return;
     }
 #endif

@@ -8,7 +8,7 @@ import PandaKernels
 struct KernelBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Matrix-vector GB/s per dtype (11008 × 4096, LLaMA-7B's gate projection), against bandwidth.c's ceiling.")
+        abstract: "Matrix-vector GB/s per dtype (default 11008 × 4096, LLaMA-7B's gate projection), against bandwidth.c's ceiling.")
 
     @Option(parsing: .upToNextOption, help: "Thread counts to measure.")
     var threads = [1, ProcessInfo.processInfo.activeProcessorCount]
@@ -16,8 +16,21 @@ struct KernelBenchmark: ParsableCommand {
     @Option(help: "Repetitions per measurement.")
     var repetitions = 40
 
+    @Option(help: "Rows of the matrix (4096 with --columns 11008 is the down projection).")
+    var rows = 11008
+
+    @Option(help: "Columns of the matrix (a multiple of 32).")
+    var columns = 4096
+
+    @Option(parsing: .upToNextOption, help: "Dtypes to measure.")
+    var dtypes: [String] = ["f32", "f16", "bf16", "q8_0", "q8_0x8", "q4_0", "q4_0x8"]
+
     func run() throws {
-        let rows = 11008, columns = 4096
+        guard columns > 0, columns % 32 == 0, rows > 0, rows % 8 == 0 else { throw ValidationError("--columns must be a multiple of 32 and --rows of 8") }
+        let measured = try dtypes.map { name in
+            guard let dtype = DType(name: name) else { throw ValidationError("unknown dtype \(name)") }
+            return dtype
+        }
         var values = [Float](repeating: 0, count: rows * columns)
         var state: UInt64 = 0x1234_5678
         for i in values.indices {
@@ -30,7 +43,7 @@ struct KernelBenchmark: ParsableCommand {
         var y = [Float](repeating: 0, count: rows)
         print("| dtype | threads | weights MB | GB/s | ms per product |")
         print("|---|---:|---:|---:|---:|")
-        for dtype in [DType.f32, .f16, .bf16, .q8_0, .q8_0x8, .q4_0, .q4_0x8] {
+        for dtype in measured {
             let matrixBytes = dtype.byteCount(elements: values.count)!
             // Copies enough to fill 256 MB, used in turn, so no product finds its weights in the 32 MB L3 cache.
             let copies = Int((256e6 / Double(matrixBytes)).rounded(.up))
