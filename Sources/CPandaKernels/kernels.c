@@ -525,15 +525,38 @@ void panda_matmul_x8(int dtype, const void *w, const void *x_blocks, const float
     }
 }
 
+// Rows of an interleaved matrix widened to f32 straight from the group records (x8_row's per-byte offset
+// arithmetic made quantized ImageBind matrices slow to widen for its GEMMs).
+static void x8_rows_to_f32(int blocks_dtype, const uint8_t *w, float *out, size_t cols, size_t row_begin, size_t row_end) {
+    size_t blocks = cols / PANDA_QK, block_bytes = panda_row_bytes(blocks_dtype, PANDA_QK), quant_bytes = block_bytes - 2;
+    size_t record_bytes = PANDA_X8_ROWS * block_bytes;
+    for (size_t r = row_begin; r < row_end; r++, out += cols) {
+        size_t lane = r % PANDA_X8_ROWS;
+        const uint8_t *record = w + r / PANDA_X8_ROWS * blocks * record_bytes;
+        for (size_t b = 0; b < blocks; b++, record += record_bytes) {
+            float d = load_f16(record + 2 * lane);
+            float *block = out + b * PANDA_QK;
+            for (size_t run = 0; run < quant_bytes / 4; run++) {
+                const uint8_t *q = record + 16 + 32 * run + 4 * lane;
+                for (size_t k = 0; k < 4; k++) {
+                    size_t j = 4 * run + k;
+                    if (blocks_dtype == PANDA_Q8_0) {
+                        block[j] = d * (int8_t)q[k];
+                    } else {
+                        block[j] = d * ((q[k] & 0x0F) - 8);
+                        block[j + 16] = d * ((q[k] >> 4) - 8);
+                    }
+                }
+            }
+        }
+    }
+}
+
 void panda_rows_to_f32(int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {
     size_t row_bytes = panda_row_bytes(dtype, cols);
     int blocks_dtype = interleaved_blocks(dtype);
     if (blocks_dtype >= 0) {
-        uint8_t plain[row_bytes > 0 ? row_bytes : 1];
-        for (size_t r = row_begin; r < row_end; r++, out += cols) {
-            x8_row(blocks_dtype, w, r, cols, plain);
-            rows_to_f32_portable(blocks_dtype, plain, out, cols);
-        }
+        x8_rows_to_f32(blocks_dtype, w, out, cols, row_begin, row_end);
         return;
     }
     const uint8_t *row = (const uint8_t *)w + row_begin * row_bytes;
