@@ -37,7 +37,8 @@ let package = Package(
         // Libraries.
         .target(name: "PandaFormat", dependencies: ["CZstd", .product(name: "Logging", package: "swift-log")]),
         // Hand-written SIMD kernels with run-time CPU dispatch; optimized even in debug builds so tests stay fast.
-        .target(name: "CPandaKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        // Links glibc's vector math library (libmvec) for erf and exp.
+        .target(name: "CPandaKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         .target(name: "PandaKernels", dependencies: ["COpenBLAS", "CPandaKernels", "PandaFormat"]),
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
         .target(

@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_ROWS_TO_F32 };
+enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM };
 
 struct panda_pool {
     int threads;
@@ -26,6 +26,8 @@ struct panda_pool {
     const float *x_scales;
     const int32_t *x_sums;
     size_t count, y_stride;
+    // LayerNorm jobs only.
+    float eps;
     // Threads take pieces of the row range in turn until none is left, so one that starts late or runs slower
     // does less (with equal halves, the calling thread spent 7 % of a decode waiting for the worker).
     atomic_size_t next_piece;
@@ -37,8 +39,14 @@ static void run_range(panda_pool *pool, size_t begin, size_t end) {
         panda_matvec(pool->dtype, pool->w, pool->x, pool->y, pool->cols, begin, end);
     } else if (pool->kind == JOB_MATMUL_X8) {
         panda_matmul_x8(pool->dtype, pool->w, pool->x, pool->x_scales, pool->x_sums, pool->y, pool->count, pool->cols, pool->y_stride, begin, end);
-    } else {
+    } else if (pool->kind == JOB_ROWS_TO_F32) {
         panda_rows_to_f32(pool->dtype, pool->w, pool->y + (begin - pool->row_begin) * pool->cols, pool->cols, begin, end);
+    } else if (pool->kind == JOB_LAYER_NORM) {
+        panda_layer_norm(pool->y, pool->w, pool->x, pool->cols, pool->eps, begin, end);
+    } else if (pool->kind == JOB_BIAS_GELU) {
+        panda_bias_gelu(pool->y, pool->x, pool->cols, begin, end);
+    } else {
+        panda_softmax(pool->y, pool->cols, begin, end);
     }
 }
 
@@ -161,4 +169,18 @@ void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void
 
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {
     run_job(pool, JOB_ROWS_TO_F32, dtype, w, NULL, out, cols, row_begin, row_end);
+}
+
+// The element-wise jobs count as f32 rows for the serial threshold.
+void panda_pool_layer_norm(panda_pool *pool, float *values, const float *weight, const float *bias, size_t width, float eps, size_t rows) {
+    pool->eps = eps;
+    run_job(pool, JOB_LAYER_NORM, PANDA_F32, weight, bias, values, width, 0, rows);
+}
+
+void panda_pool_bias_gelu(panda_pool *pool, float *values, const float *bias, size_t width, size_t rows) {
+    run_job(pool, JOB_BIAS_GELU, PANDA_F32, NULL, bias, values, width, 0, rows);
+}
+
+void panda_pool_softmax(panda_pool *pool, float *scores, size_t columns, size_t rows) {
+    run_job(pool, JOB_SOFTMAX, PANDA_F32, NULL, NULL, scores, columns, 0, rows);
 }

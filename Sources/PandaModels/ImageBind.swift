@@ -269,7 +269,7 @@ struct ModalityEncoder {
         for item in 0..<batch {
             for i in 0..<(tokens * width) { x[item * tokens * width + i] += positions[i] }
         }
-        if let preTransformerNorm { preTransformerNorm.apply(&x, rows: batch * tokens) }
+        if let preTransformerNorm { preTransformerNorm.apply(&x, rows: batch * tokens, pool: pool) }
         var scratch = BlockScratch(rows: batch * tokens, width: width, tokens: tokens, biasKV: blocks.first?.biasK != nil)
         for block in blocks {
             block.apply(&x, batch: batch, tokens: tokens, causal: modality == .text, scratch: &scratch, pool: pool, workspace: workspace)
@@ -280,7 +280,7 @@ struct ModalityEncoder {
             let token = modality == .text ? endOfText[item] : 0
             for i in 0..<width { selected[item * width + i] = x[(item * tokens + token) * width + i] }
         }
-        headNorm.apply(&selected, rows: batch)
+        headNorm.apply(&selected, rows: batch, pool: pool)
         var projected = [Float](repeating: 0, count: batch * headProjection.rows)
         headProjection.multiply(count: batch, selected, into: &projected, pool: pool, workspace: workspace)
         let out = headProjection.rows
@@ -356,7 +356,7 @@ struct ModalityEncoder {
         }
         var embedded = [Float](repeating: 0, count: batch * patchCount * width)
         stemWeight.multiply(count: batch * patchCount, patches, into: &embedded, pool: pool, workspace: workspace)
-        stemNorm?.apply(&embedded, rows: batch * patchCount)
+        stemNorm?.apply(&embedded, rows: batch * patchCount, pool: pool)
         var x = [Float](repeating: 0, count: batch * tokens * width)
         for item in 0..<batch {
             for i in 0..<width { x[item * tokens * width + i] = classToken![i] }
@@ -372,18 +372,10 @@ struct LayerNorm {
     let bias: [Float]
     let eps: Float
 
-    func apply(_ x: inout [Float], rows: Int) {
-        let width = weight.count
+    func apply(_ x: inout [Float], rows: Int, pool: ThreadPool) {
         x.withUnsafeMutableBufferPointer { values in
-            for row in 0..<rows {
-                let base = values.baseAddress! + row * width
-                var mean: Float = 0
-                for i in 0..<width { mean += base[i] }
-                mean /= Float(width)
-                var variance: Float = 0
-                for i in 0..<width { variance += (base[i] - mean) * (base[i] - mean) }
-                let inverse = 1 / (variance / Float(width) + eps).squareRoot()
-                for i in 0..<width { base[i] = (base[i] - mean) * inverse * weight[i] + bias[i] }
+            weight.withUnsafeBufferPointer { weight in
+                bias.withUnsafeBufferPointer { pool.layerNorm(values.baseAddress!, weight: weight, bias: $0, eps: eps, rows: rows) }
             }
         }
     }
@@ -439,31 +431,23 @@ struct TransformerBlock {
         fc2Bias = try weights.floats(prefix + "mlp.fc2.bias", shape: [width])
     }
 
-    /// matrix[row] += bias for every row (through pointers: these loops run over every activation).
-    static func addRowwise(_ bias: [Float], to matrix: inout [Float], rows: Int) {
+    /// matrix[row] += bias for every row (through pointers: these loops run over every activation). The block
+    /// adds a projection's bias to its output before the product and lets OpenBLAS accumulate (beta 1), which
+    /// saves OpenBLAS's pass zeroing the output and a pass adding the bias or the residual afterwards.
+    static func addRowwise(_ bias: [Float], to matrix: UnsafeMutablePointer<Float>, rows: Int) {
         let width = bias.count
-        matrix.withUnsafeMutableBufferPointer { matrix in
-            bias.withUnsafeBufferPointer { bias in
-                for row in 0..<rows {
-                    let values = matrix.baseAddress! + row * width
-                    for i in 0..<width { values[i] += bias[i] }
-                }
+        bias.withUnsafeBufferPointer { bias in
+            for row in 0..<rows {
+                let values = matrix + row * width
+                for i in 0..<width { values[i] += bias[i] }
             }
         }
     }
 
-    /// x[row] += update[row] + bias: a residual connection after a biased projection.
-    static func addResidual(_ update: [Float], bias: [Float], to x: inout [Float], rows: Int) {
-        let width = bias.count
-        x.withUnsafeMutableBufferPointer { x in
-            update.withUnsafeBufferPointer { update in
-                bias.withUnsafeBufferPointer { bias in
-                    for row in 0..<rows {
-                        let target = x.baseAddress! + row * width, source = update.baseAddress! + row * width
-                        for i in 0..<width { target[i] += source[i] + bias[i] }
-                    }
-                }
-            }
+    /// matrix[row] = bias for every row.
+    static func fillRowwise(_ bias: [Float], into matrix: UnsafeMutablePointer<Float>, rows: Int) {
+        bias.withUnsafeBufferPointer { bias in
+            for row in 0..<rows { (matrix + row * bias.count).update(from: bias.baseAddress!, count: bias.count) }
         }
     }
 
@@ -471,9 +455,11 @@ struct TransformerBlock {
         let rows = batch * tokens, d = width, headWidth = width / heads
         let keyRows = tokens + (biasK == nil ? 0 : 1)
         scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
-        norm1.apply(&scratch.normed, rows: rows)
-        inProjection.multiply(count: rows, scratch.normed, into: &scratch.qkv, pool: pool, workspace: workspace)
-        Self.addRowwise(inProjectionBias, to: &scratch.qkv, rows: rows)
+        norm1.apply(&scratch.normed, rows: rows, pool: pool)
+        scratch.qkv.withUnsafeMutableBufferPointer { qkv in
+            Self.fillRowwise(inProjectionBias, into: qkv.baseAddress!, rows: rows)
+            inProjection.multiply(count: rows, scratch.normed, into: qkv.baseAddress!, beta: 1, pool: pool, workspace: workspace)
+        }
 
         let scale = 1 / Float(headWidth).squareRoot()
         for item in 0..<batch {
@@ -502,20 +488,13 @@ struct TransformerBlock {
                     }
                 }
                 scratch.scores.withUnsafeMutableBufferPointer { scores in
-                    for query in 0..<tokens {
-                        let row = scores.baseAddress! + query * keyRows
-                        if causal { for key in (query + 1)..<max(query + 1, tokens) { row[key] = -.infinity } }
-                        var largest = -Float.infinity
-                        for key in 0..<keyRows { largest = max(largest, row[key]) }
-                        var total: Float = 0
-                        for key in 0..<keyRows {
-                            let e = exp(row[key] - largest)
-                            row[key] = e
-                            total += e
+                    if causal {
+                        for query in 0..<tokens {
+                            let row = scores.baseAddress! + query * keyRows
+                            for key in (query + 1)..<max(query + 1, tokens) { row[key] = -.infinity }
                         }
-                        let inverse = 1 / total
-                        for key in 0..<keyRows { row[key] *= inverse }
                     }
+                    pool.softmax(scores.baseAddress!, columns: keyRows, rows: tokens)
                 }
                 // attended_h[tokens × head_width] = scores · v_h
                 scratch.values.withUnsafeBufferPointer { values in
@@ -526,24 +505,20 @@ struct TransformerBlock {
                 }
             }
         }
-        outProjection.multiply(count: rows, scratch.attended, into: &scratch.normed, pool: pool, workspace: workspace)
-        Self.addResidual(scratch.normed, bias: outProjectionBias, to: &x, rows: rows)
+        x.withUnsafeMutableBufferPointer { x in  // x += attended · Wᵀ + bias
+            Self.addRowwise(outProjectionBias, to: x.baseAddress!, rows: rows)
+            outProjection.multiply(count: rows, scratch.attended, into: x.baseAddress!, beta: 1, pool: pool, workspace: workspace)
+        }
 
         scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
-        norm2.apply(&scratch.normed, rows: rows)
+        norm2.apply(&scratch.normed, rows: rows, pool: pool)
         fc1.multiply(count: rows, scratch.normed, into: &scratch.hidden, pool: pool, workspace: workspace)
         scratch.hidden.withUnsafeMutableBufferPointer { hidden in
-            fc1Bias.withUnsafeBufferPointer { bias in
-                for row in 0..<rows {
-                    let values = hidden.baseAddress! + row * 4 * d
-                    for i in 0..<(4 * d) {
-                        let value = values[i] + bias[i]
-                        values[i] = 0.5 * value * (1 + erf(value * 0.70710678118654752))  // nn.GELU(), exact
-                    }
-                }
-            }
+            fc1Bias.withUnsafeBufferPointer { pool.biasGELU(hidden.baseAddress!, bias: $0, rows: rows) }  // nn.GELU(), exact erf
         }
-        fc2.multiply(count: rows, scratch.hidden, into: &scratch.normed, pool: pool, workspace: workspace)
-        Self.addResidual(scratch.normed, bias: fc2Bias, to: &x, rows: rows)
+        x.withUnsafeMutableBufferPointer { x in  // x += hidden · Wᵀ + bias
+            Self.addRowwise(fc2Bias, to: x.baseAddress!, rows: rows)
+            fc2.multiply(count: rows, scratch.hidden, into: x.baseAddress!, beta: 1, pool: pool, workspace: workspace)
+        }
     }
 }

@@ -46,6 +46,17 @@ void panda_rows_to_f32(int dtype, const void *w, float *out, size_t cols, size_t
 void panda_matmul_x8(int dtype, const void *w, const void *x_blocks, const float *x_scales, const int32_t *x_sums,
                      float *y, size_t count, size_t cols, size_t y_stride, size_t row_begin, size_t row_end);
 
+// Rows [row_begin, row_end) of a row-major [rows × width] matrix normalized as nn.LayerNorm over the last dimension:
+// (x − mean) / √(biased variance + eps) · weight + bias.
+void panda_layer_norm(float *values, const float *weight, const float *bias, size_t width, float eps, size_t row_begin, size_t row_end);
+
+// values[r × width + i] = GELU(values[r × width + i] + bias[i]) with the exact erf (PyTorch's nn.GELU()), for rows
+// [row_begin, row_end).
+void panda_bias_gelu(float *values, const float *bias, size_t width, size_t row_begin, size_t row_end);
+
+// Replaces rows [row_begin, row_end) of a row-major score matrix by their softmax (-inf scores, a mask, become 0).
+void panda_softmax(float *scores, size_t columns, size_t row_begin, size_t row_end);
+
 // Bytes of one row of `cols` elements.
 size_t panda_row_bytes(int dtype, size_t cols);
 
@@ -62,6 +73,11 @@ void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void
                           const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride);
 // panda_rows_to_f32 over rows [row_begin, row_end), split across the pool.
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
+
+// panda_layer_norm, panda_bias_gelu and panda_softmax over `rows` rows, split across the pool.
+void panda_pool_layer_norm(panda_pool *pool, float *values, const float *weight, const float *bias, size_t width, float eps, size_t rows);
+void panda_pool_bias_gelu(panda_pool *pool, float *values, const float *bias, size_t width, size_t rows);
+void panda_pool_softmax(panda_pool *pool, float *scores, size_t columns, size_t rows);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,21 @@
+import CPandaKernels
+
+extension ThreadPool {
+    /// Each of `rows` rows of `weight.count` values normalized as `nn.LayerNorm`: (x − mean) / √(variance + eps)
+    /// · weight + bias, split across the pool.
+    public func layerNorm(_ values: UnsafeMutablePointer<Float>, weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>, eps: Float, rows: Int) {
+        precondition(weight.count == bias.count)
+        panda_pool_layer_norm(pool, values, weight.baseAddress, bias.baseAddress, weight.count, eps, rows)
+    }
+
+    /// values[row] = GELU(values[row] + bias) for `rows` rows of `bias.count` values, with the exact erf
+    /// (PyTorch's `nn.GELU()`), split across the pool.
+    public func biasGELU(_ values: UnsafeMutablePointer<Float>, bias: UnsafeBufferPointer<Float>, rows: Int) {
+        panda_pool_bias_gelu(pool, values, bias.baseAddress, bias.count, rows)
+    }
+
+    /// Each of `rows` rows of `columns` scores replaced by its softmax; scores of -inf (a mask) become 0.
+    public func softmax(_ scores: UnsafeMutablePointer<Float>, columns: Int, rows: Int) {
+        panda_pool_softmax(pool, scores, columns, rows)
+    }
+}

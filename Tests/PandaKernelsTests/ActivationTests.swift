@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+@testable import PandaKernels
+
+// In the "Matrix kernels" suite because both switch the process-wide AVX2 path and must not run beside each other.
+extension MatrixVectorTests {
+    /// Deterministic values in [-range, range).
+    private func spread(_ count: Int, range: Float, seed: UInt64) -> [Float] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<count).map { _ in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return (Float(state >> 40) / Float(1 << 23) - 1) * range
+        }
+    }
+
+    @Test("LayerNorm equals nn.LayerNorm's formula in double precision, for widths with and without a tail, on both kernel paths",
+          arguments: [true, false])
+    func layerNormMatchesDoublePrecision(avx2: Bool) {
+        KernelPath.allowAVX2(avx2)
+        defer { KernelPath.allowAVX2(true) }
+        let pool = ThreadPool(threads: 3)
+        for (rows, width) in [(rows: 257, width: 1280), (rows: 3, width: 13), (rows: 40, width: 768)] {
+            // An offset row mean, as LayerNorm inputs on the residual stream have.
+            let input = spread(rows * width, range: 3, seed: UInt64(width)).map { $0 + 5 }
+            let weight = spread(width, range: 2, seed: 7), bias = spread(width, range: 1, seed: 8)
+            var values = input
+            values.withUnsafeMutableBufferPointer { values in
+                weight.withUnsafeBufferPointer { weight in
+                    bias.withUnsafeBufferPointer { pool.layerNorm(values.baseAddress!, weight: weight, bias: $0, eps: 1e-6, rows: rows) }
+                }
+            }
+            var worst = 0.0
+            for row in 0..<rows {
+                let x = input[(row * width)..<((row + 1) * width)].map(Double.init)
+                let mean = x.reduce(0, +) / Double(width)
+                let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(width)
+                for i in 0..<width {
+                    let expected = (x[i] - mean) / (variance + 1e-6).squareRoot() * Double(weight[i]) + Double(bias[i])
+                    worst = max(worst, abs(Double(values[row * width + i]) - expected))
+                }
+            }
+            #expect(worst <= 1e-5, "rows \(rows), width \(width): worst error \(worst)")
+        }
+    }
+
+    @Test("bias + GELU equals nn.GELU()'s exact-erf formula in double precision, for widths with and without a tail, on both kernel paths",
+          arguments: [true, false])
+    func biasGELUMatchesExactFormula(avx2: Bool) {
+        KernelPath.allowAVX2(avx2)
+        defer { KernelPath.allowAVX2(true) }
+        let pool = ThreadPool(threads: 3)
+        for (rows, width) in [(rows: 5, width: 1283), (rows: 300, width: 40), (rows: 2, width: 7)] {
+            let input = spread(rows * width, range: 7, seed: UInt64(width)), bias = spread(width, range: 1, seed: 5)
+            var values = input
+            values.withUnsafeMutableBufferPointer { values in
+                bias.withUnsafeBufferPointer { pool.biasGELU(values.baseAddress!, bias: $0, rows: rows) }
+            }
+            var worst = 0.0
+            for index in input.indices {
+                let v = Double(input[index] + bias[index % width])
+                let expected = 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
+                // Relative to the input: for v ≪ 0, 1 + erf(v/√2) cancels in f32 (as in PyTorch) and only an
+                // absolute error of a few ulps of |v| is meaningful.
+                worst = max(worst, abs(Double(values[index]) - expected) / (1 + abs(v)))
+            }
+            #expect(worst <= 5e-7, "rows \(rows), width \(width): worst error relative to 1 + |input| \(worst)")
+        }
+    }
+
+    @Test("softmax rows sum to 1, match double precision and give masked (-inf) scores exactly 0, on both kernel paths",
+          arguments: [true, false])
+    func softmaxMatchesDoublePrecision(avx2: Bool) {
+        KernelPath.allowAVX2(avx2)
+        defer { KernelPath.allowAVX2(true) }
+        let pool = ThreadPool(threads: 3)
+        for (rows, columns) in [(rows: 257, columns: 258), (rows: 3, columns: 7), (rows: 4, columns: 1), (rows: 77, columns: 77)] {
+            var scores = spread(rows * columns, range: 30, seed: UInt64(columns))
+            for row in 0..<rows where row + 1 < columns {  // a causal mask on every row that has later keys
+                for key in (row + 1)..<columns { scores[row * columns + key] = -.infinity }
+            }
+            let input = scores
+            scores.withUnsafeMutableBufferPointer { pool.softmax($0.baseAddress!, columns: columns, rows: rows) }
+            for row in 0..<rows {
+                let inputRow = input[(row * columns)..<((row + 1) * columns)].map(Double.init)
+                let largest = inputRow.max()!
+                let exponentials = inputRow.map { exp($0 - largest) }
+                let total = exponentials.reduce(0, +)
+                let output = scores[(row * columns)..<((row + 1) * columns)]
+                #expect(abs(output.reduce(0, +) - 1) <= 1e-5, "row \(row) of \(rows)×\(columns) sums to \(output.reduce(0, +))")
+                for (got, exponential) in zip(output, exponentials) {
+                    if exponential == 0 { #expect(got == 0); continue }
+                    #expect(abs(Double(got) - exponential / total) <= 1e-5 * (exponential / total) + 1e-9, "row \(row) of \(rows)×\(columns)")
+                }
+            }
+        }
+    }
+}
