@@ -1,7 +1,7 @@
-"""The same small picture in the lossless formats the FFmpeg image path reads: Tests/Fixtures/media/formats/.
+"""The same small picture in the formats the FFmpeg image path reads: Tests/Fixtures/media/formats/.
 
 Cropped from photo.jpg as Pillow decodes it (so the generator needs nothing but the committed fixture), saved by
-Pillow as BMP, uncompressed and LZW TIFF, lossless WebP, and GIF (adaptive palette, no dithering).
+Pillow as BMP, uncompressed and LZW TIFF, lossless and lossy WebP, and GIF (adaptive palette, no dithering).
 Run with the reference environment after make_media.py: python make_image_formats.py [MEDIA_DIR]
 """
 import os
@@ -18,4 +18,7 @@ picture.save(os.path.join(out, "scene.tiff"))
 picture.save(os.path.join(out, "scene-lzw.tiff"), compression="tiff_lzw")
 picture.save(os.path.join(out, "scene-lossless.webp"), lossless=True)
 picture.quantize(colors=64, dither=Image.Dither.NONE).save(os.path.join(out, "scene.gif"))
+# Lossy WebP (VP8, YUV 4:2:0), at an even and an odd size so both edge cases of the chroma upsampling are read.
+picture.save(os.path.join(out, "scene.webp"), quality=80)
+picture.crop((0, 0, 63, 47)).save(os.path.join(out, "scene-odd.webp"), quality=80)
 print("wrote", len(os.listdir(out)), "files to", out)

@@ -86,6 +86,9 @@ public final class VideoReader {
         return try convert(frame)
     }
 
+    /// The codec of the picture stream.
+    var codecID: AVCodecID { codec?.pointee.codec_id ?? AV_CODEC_ID_NONE }
+
     /// The next frame as the decoder gives it (its own pixel format), or nil at the end of the stream. The frame is
     /// the reader's and is valid until the next call; the caller unreferences it (`av_frame_unref`) when done.
     func nextDecodedFrame() throws -> UnsafeMutablePointer<AVFrame>? {
@@ -113,7 +116,7 @@ public final class VideoReader {
         }
     }
 
-    private func convert(_ frame: UnsafeMutablePointer<AVFrame>) throws -> VideoFrame {
+    fileprivate func convert(_ frame: UnsafeMutablePointer<AVFrame>) throws -> VideoFrame {
         let (w, h) = (Int(frame.pointee.width), Int(frame.pointee.height))
         // Plain bilinear chroma upsampling: the conversion PyAV's to_ndarray("rgb24") makes, pixel for pixel.
         scaler = sws_getCachedContext(scaler, Int32(w), Int32(h), AVPixelFormat(frame.pointee.format), Int32(w), Int32(h), AV_PIX_FMT_RGB24,
@@ -150,8 +153,13 @@ enum FFmpegImage {
         } catch MediaError.unreadable(_, let reason), MediaError.unsupported(_, let reason) {
             throw MediaError.unsupported(path: path, reason: "not a recognized image format (FFmpeg: \(reason))")
         }
-        guard let frame = try reader.nextFrame() else { throw MediaError.unreadable(path: path, reason: "holds no picture") }
-        return frame.image
+        guard let frame = try reader.nextDecodedFrame() else { throw MediaError.unreadable(path: path, reason: "holds no picture") }
+        let format = AVPixelFormat(frame.pointee.format)
+        if reader.codecID == AV_CODEC_ID_WEBP && (format == AV_PIX_FMT_YUV420P || format == AV_PIX_FMT_YUVA420P) {
+            defer { av_frame_unref(frame) }
+            return WebPColor.rgb(frame)  // lossy WebP, converted as libwebp (and so Pillow) does
+        }
+        return try reader.convert(frame).image
     }
 
     /// A 16-bit single-channel picture (a depth PNG or TIFF) with every bit kept: its size and its samples, row-major,
