@@ -1,9 +1,9 @@
 """Small media files for the decoder and preprocessing tests: Tests/Fixtures/media/.
 
 Pictures are drawn with numpy and saved with Pillow; sound is synthesized with numpy and written with
-soundfile; video goes through the ffmpeg command line with -bitexact and one thread. Everything derives
-from a fixed seed, so a rerun with the pinned versions (requirements.txt, and Debian's ffmpeg) writes the
-same bytes. Broken files (truncated, empty, a video without a video stream) are made here too.
+soundfile; video, AAC, MP3 and Vorbis go through the ffmpeg command line with -bitexact and one thread.
+Everything derives from a fixed seed, so a rerun with the pinned versions (requirements.txt, and Debian's
+ffmpeg) writes the same bytes. Broken files (truncated, empty, a video without a video stream) are made here too.
 Run with the reference environment: python make_media.py OUT_DIR
 """
 import os
@@ -105,6 +105,9 @@ with tempfile.TemporaryDirectory() as scratch:
            *common, "-c:v", "mpeg4", "-q:v", "4", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k",
            path("clip.mp4"))
     ffmpeg("-i", wav, *common, "-c:a", "aac", "-b:a", "32k", path("audio-only.mp4"))
+    # The FLAC's sound as MP3 (LAME) and Ogg Vorbis, the compressed formats libsndfile reads.
+    ffmpeg("-i", path("speech-16k.flac"), *common, "-c:a", "libmp3lame", "-b:a", "32k", path("speech.mp3"))
+    ffmpeg("-i", path("speech-16k.flac"), *common, "-c:a", "libvorbis", "-q:a", "2", path("speech.ogg"))
 
 # Broken inputs.
 with open(path("photo.jpg"), "rb") as f:

@@ -4,7 +4,7 @@ import Testing
 @testable import PandaMedia
 
 /// Sound libsndfile cannot open goes through FFmpeg. Reference values from PyAV 18 on the same files.
-@Suite("Decoding AAC/M4A and a video's sound track through FFmpeg")
+@Suite("Decoding AAC/M4A, MP3, Ogg Vorbis and a video's sound track")
 struct FFmpegAudioTests {
     @Test("FFmpeg's path (s16 → float planar through libswresample) gives libsndfile's samples exactly", arguments: ["stereo-22k.wav", "speech-16k.flac"])
     func ffmpegAgreesWithSndfileOnPCM(name: String) throws {
@@ -36,6 +36,28 @@ struct FFmpegAudioTests {
         let audio = try AudioDecoder.decode(path: fixture("media/audio-only.mp4"))
         #expect(audio.sampleRate == 16000 && audio.frameCount == 64512)
         #expect(audio == (try AudioDecoder.decode(path: fixture("media/clip.mp4"))))
+    }
+
+    /// PyAV 18's decoding of the fixtures (FFmpeg 8's mp3float and vorbis decoders, gapless): 40000 samples each (the
+    /// 2.5 s FLAC they were encoded from), their RMS and samples 5000..<5003. Python soundfile's libsndfile (mpg123,
+    /// libvorbis) gave the same counts and agreed within 6e-7.
+    static let compressed: [(name: String, rms: Double, samples: [Double])] = [
+        ("speech.mp3", 0.40593306914419947, [-0.12742236256599426, -0.18270179629325867, -0.3469823896884918]),
+        ("speech.ogg", 0.4276983664334089, [-0.1552140712738037, -0.20009848475456238, -0.4101871848106384]),
+    ]
+
+    @Test("MP3 and Ogg Vorbis decode to PyAV's sample count with samples within 1e-5 of PyAV's, through libsndfile and through FFmpeg",
+          arguments: [0, 1])
+    func compressedSoundMatchesPyAV(index: Int) throws {
+        let (name, rms, samples) = Self.compressed[index]
+        for audio in [try AudioDecoder.decode(path: fixture("media/" + name)), try AudioDecoder.decodeWithFFmpeg(path: fixture("media/" + name))] {
+            #expect(audio.sampleRate == 16000 && audio.channels.count == 1 && audio.frameCount == 40000, "\(name)")
+            let measured = (audio.channels[0].reduce(0.0) { $0 + Double($1) * Double($1) } / Double(audio.frameCount)).squareRoot()
+            #expect(abs(measured - rms) < 1e-5, "\(name): RMS \(measured)")
+            for (offset, expected) in samples.enumerated() {
+                #expect(abs(Double(audio.channels[0][5000 + offset]) - expected) < 1e-5, "\(name): sample \(5000 + offset)")
+            }
+        }
     }
 
     @Test("a file neither libsndfile nor FFmpeg reads is one error naming the file and both reasons")
