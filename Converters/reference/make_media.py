@@ -108,6 +108,18 @@ with tempfile.TemporaryDirectory() as scratch:
     # The FLAC's sound as MP3 (LAME) and Ogg Vorbis, the compressed formats libsndfile reads.
     ffmpeg("-i", path("speech-16k.flac"), *common, "-c:a", "libmp3lame", "-b:a", "32k", path("speech.mp3"))
     ffmpeg("-i", path("speech-16k.flac"), *common, "-c:a", "libvorbis", "-q:a", "2", path("speech.ogg"))
+    # Cut short: an M4A with its sample tables first (faststart), right after its 32nd of 64 packets, so what is
+    # left decodes cleanly; and the MP3 (whose LAME header states the length) in the middle of a frame.
+    faststart = os.path.join(scratch, "faststart.m4a")
+    ffmpeg("-i", path("audio-only.mp4"), *common, "-c", "copy", "-movflags", "+faststart", faststart)
+    packets = subprocess.run(["ffprobe", "-loglevel", "error", "-show_entries", "packet=pos,size", "-of", "csv=p=0", faststart],
+                             check=True, capture_output=True, text=True).stdout.split()
+    size, position = (int(field) for field in packets[31].split(",")[:2])  # ffprobe prints size before pos
+    for source, name, length in [(faststart, "truncated.m4a", position + size), (path("speech.mp3"), "truncated.mp3", None)]:
+        with open(source, "rb") as f:
+            whole = f.read()
+        with open(path(name), "wb") as f:
+            f.write(whole[: length or len(whole) // 2])
 
 # Broken inputs.
 with open(path("photo.jpg"), "rb") as f:

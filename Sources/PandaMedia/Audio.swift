@@ -140,6 +140,17 @@ public enum AudioDecoder {
             guard sent >= 0 || sent == panda_averror_eagain() else { throw failure(sent, "corrupt audio data") }
         }
         guard let first = channels.first, !first.isEmpty else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
+        // A cut-off file decodes to what is left without any decoder error; where the container states the stream's
+        // length (MP4/M4A sample tables, an MP3's Xing/LAME frame count), falling well short of it means truncation.
+        let timeBase = stream.pointee.time_base
+        if format!.pointee.duration_estimation_method == AVFMT_DURATION_FROM_STREAM, stream.pointee.duration > 0, timeBase.den > 0 {
+            let declared = Double(stream.pointee.duration) * Double(timeBase.num) / Double(timeBase.den)
+            let decoded = Double(first.count) / Double(sampleRate)
+            if decoded < 0.95 * declared - 0.05 {
+                throw MediaError.unreadable(
+                    path: path, reason: String(format: "ends after %.2f s of the %.2f s its container declares (truncated?)", decoded, declared))
+            }
+        }
         return AudioBuffer(sampleRate: sampleRate, channels: channels)
     }
 }

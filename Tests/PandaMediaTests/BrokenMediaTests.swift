@@ -1,5 +1,5 @@
 import Foundation
-import PandaMedia
+@testable import PandaMedia
 import PandaTestSupport
 import Testing
 
@@ -18,6 +18,16 @@ struct BrokenMediaTests {
     func truncatedJPEG() {
         let text = message { _ = try ImageDecoder.decode(path: fixture("media/truncated.jpg")) }
         #expect(text.contains("truncated.jpg") && text.contains("broken JPEG") && text.contains("Premature end"))
+    }
+
+    @Test("an M4A or MP3 cut in half is an error saying how much of the declared length is left, not a shorter sound",
+          arguments: [("truncated.m4a", "of the 4.00 s its container declares"), ("truncated.mp3", "of 40000 frames")])
+    func truncatedCompressedSound(name: String, declared: String) {
+        let text = message { _ = try AudioDecoder.decode(path: fixture("media/" + name)) }
+        #expect(text.contains(name) && text.contains("truncated?") && text.contains(declared), "\(text)")
+        // The MP3 went through libsndfile; FFmpeg's path (taken where libsndfile lacks MP3) must refuse it too.
+        let viaFFmpeg = message { _ = try AudioDecoder.decodeWithFFmpeg(path: fixture("media/" + name)) }
+        #expect(viaFFmpeg.contains(name) && viaFFmpeg.contains("its container declares (truncated?)"), "\(viaFFmpeg)")
     }
 
     @Test("a text file named .jpg is not a recognized image format")
