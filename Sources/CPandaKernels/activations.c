@@ -4,10 +4,7 @@
 
 #include <math.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define PANDA_X86 1
-#endif
+#include "avx2.h"
 
 static const float inverse_sqrt2 = 0.70710678118654752f;
 
@@ -40,24 +37,15 @@ static void layer_norm_portable(float *row, const float *weight, const float *bi
 }
 
 #ifdef PANDA_X86
-#define AVX2 __attribute__((target("avx2,fma")))
-
 // libmvec's AVX2 variants of erff and expf (glibc ≥ 2.35 for erff), 8 lanes each.
 AVX2 __m256 _ZGVdN8v_erff(__m256 x);
 AVX2 __m256 _ZGVdN8v_expf(__m256 x);
-
-AVX2 static inline float sum8(__m256 v) {
-    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-    return _mm_cvtss_f32(sum);
-}
 
 AVX2 static void layer_norm_avx2(float *row, const float *weight, const float *bias, size_t width, float eps) {
     size_t vectors = width / 8 * 8;
     __m256 total8 = _mm256_setzero_ps();
     for (size_t i = 0; i < vectors; i += 8) total8 = _mm256_add_ps(total8, _mm256_loadu_ps(row + i));
-    float mean = sum8(total8);
+    float mean = hsum(total8);
     for (size_t i = vectors; i < width; i++) mean += row[i];
     mean /= (float)width;
     __m256 mean8 = _mm256_set1_ps(mean), squares8 = _mm256_setzero_ps();
@@ -65,7 +53,7 @@ AVX2 static void layer_norm_avx2(float *row, const float *weight, const float *b
         __m256 centered = _mm256_sub_ps(_mm256_loadu_ps(row + i), mean8);
         squares8 = _mm256_fmadd_ps(centered, centered, squares8);
     }
-    float variance = sum8(squares8);
+    float variance = hsum(squares8);
     for (size_t i = vectors; i < width; i++) variance += (row[i] - mean) * (row[i] - mean);
     float inverse = 1 / sqrtf(variance / (float)width + eps);
     __m256 inverse8 = _mm256_set1_ps(inverse);
@@ -103,9 +91,7 @@ AVX2 static void softmax_avx2(float *row, size_t columns) {
         _mm256_storeu_ps(row + i, e);
         total8 = _mm256_add_ps(total8, e);
     }
-    float lanes[8], total = 0;
-    _mm256_storeu_ps(lanes, total8);
-    for (int lane = 0; lane < 8; lane++) total += lanes[lane];
+    float total = hsum(total8);
     for (size_t i = vectors; i < columns; i++) {
         row[i] = expf(row[i] - largest);
         total += row[i];

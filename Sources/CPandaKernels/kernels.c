@@ -5,10 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define PANDA_X86 1
-#endif
+#include "avx2.h"
 
 // ---- scalar conversions (IEEE half and bfloat16) ----
 
@@ -190,14 +187,6 @@ static void rows_to_f32_portable(int dtype, const uint8_t *row, float *out, size
 // ---- AVX2 kernels ----
 
 #ifdef PANDA_X86
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-
-AVX2 static inline float hsum(__m256 v) {
-    __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-    sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-    return _mm_cvtss_f32(sum);
-}
 
 AVX2 static inline __m256 load8(int dtype, const uint8_t *p) {
     switch (dtype) {

@@ -29,7 +29,7 @@ struct panda_pool {
     // LayerNorm jobs only.
     float eps;
     // Threads take pieces of the row range in turn until none is left, so one that starts late or runs slower
-    // does less (with equal halves, the calling thread spent 7 % of a decode waiting for the worker).
+    // does less (with equal halves, the calling thread was waiting for the worker in 7 % of a decode's profile).
     atomic_size_t next_piece;
     size_t piece_rows;
 };
