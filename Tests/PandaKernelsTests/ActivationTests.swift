@@ -5,13 +5,7 @@ import Testing
 // In the "Matrix kernels" suite because both switch the process-wide AVX2 path and must not run beside each other.
 extension MatrixVectorTests {
     /// Deterministic values in [-range, range).
-    private func spread(_ count: Int, range: Float, seed: UInt64) -> [Float] {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        return (0..<count).map { _ in
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return (Float(state >> 40) / Float(1 << 23) - 1) * range
-        }
-    }
+    private func spread(_ count: Int, range: Float, seed: UInt64) -> [Float] { values(count, seed: seed).map { $0 * range } }
 
     @Test("LayerNorm equals nn.LayerNorm's formula in double precision, for widths with and without a tail, on both kernel paths",
           arguments: [true, false])

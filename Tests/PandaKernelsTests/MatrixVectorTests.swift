@@ -2,8 +2,8 @@ import PandaFormat
 import Testing
 @testable import PandaKernels
 
-/// Deterministic values in [-1, 1).
-private func values(_ count: Int, seed: UInt64) -> [Float] {
+/// Deterministic values in [-1, 1) (also used by ActivationTests).
+func values(_ count: Int, seed: UInt64) -> [Float] {
     var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
     return (0..<count).map { _ in
         state ^= state << 13; state ^= state >> 7; state ^= state << 17
