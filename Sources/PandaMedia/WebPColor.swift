@@ -49,9 +49,9 @@ enum WebPColor {
         if lastPair >= 1 {
             for x in 1...lastPair {
                 let upper = (Int(above.u[x]), Int(above.v[x])), current = (Int(below.u[x]), Int(below.v[x]))
+                let sum = (topLeft.0 + upper.0 + left.0 + current.0 + 8, topLeft.1 + upper.1 + left.1 + current.1 + 8)
                 func diagonal(_ a: (Int, Int), _ b: (Int, Int)) -> (Int, Int) {
-                    let sum = (topLeft.0 + upper.0 + left.0 + current.0 + 8, topLeft.1 + upper.1 + left.1 + current.1 + 8)
-                    return ((sum.0 + 2 * (a.0 + b.0)) >> 3, (sum.1 + 2 * (a.1 + b.1)) >> 3)
+                    ((sum.0 + 2 * (a.0 + b.0)) >> 3, (sum.1 + 2 * (a.1 + b.1)) >> 3)
                 }
                 func halfway(_ a: (Int, Int), _ b: (Int, Int)) -> (Int, Int) { ((a.0 + b.0) >> 1, (a.1 + b.1) >> 1) }
                 let diagonal12 = diagonal(upper, left), diagonal03 = diagonal(topLeft, current)
