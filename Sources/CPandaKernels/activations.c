@@ -1,4 +1,4 @@
-// Row kernels of the ImageBind transformer block (LayerNorm, bias + exact GELU, softmax). In C for the same
+// Row kernels of the transformer blocks (LayerNorm, bias + exact GELU, softmax, LLaMA's SiLU gate). In C for the same
 // run-time AVX2 dispatch as kernels.c; the erf and exp themselves are glibc's vector math library (libmvec).
 #include "panda_kernels.h"
 
@@ -25,6 +25,10 @@ static void softmax_portable(float *row, size_t columns) {
     }
     float inverse = 1 / total;
     for (size_t i = 0; i < columns; i++) row[i] *= inverse;
+}
+
+static void silu_gate_portable(float *gate, const float *up, size_t width) {
+    for (size_t i = 0; i < width; i++) gate[i] = gate[i] / (1 + expf(-gate[i])) * up[i];
 }
 
 static void layer_norm_portable(float *row, const float *weight, const float *bias, size_t width, float eps) {
@@ -73,6 +77,17 @@ AVX2 static void bias_gelu_avx2(float *values, const float *bias, size_t width) 
         _mm256_storeu_ps(values + i, _mm256_mul_ps(_mm256_mul_ps(half, value), _mm256_add_ps(one, erf)));
     }
     bias_gelu_portable(values + i, bias + i, width - i);
+}
+
+AVX2 static void silu_gate_avx2(float *gate, const float *up, size_t width) {
+    const __m256 one = _mm256_set1_ps(1), sign = _mm256_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 8 <= width; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_xor_ps(g, sign))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    silu_gate_portable(gate + i, up + i, width - i);
 }
 
 AVX2 static void softmax_avx2(float *row, size_t columns) {
@@ -127,5 +142,14 @@ void panda_layer_norm(float *values, const float *weight, const float *bias, siz
         if (panda_kernels_use_avx2()) { layer_norm_avx2(values + r * width, weight, bias, width, eps); continue; }
 #endif
         layer_norm_portable(values + r * width, weight, bias, width, eps);
+    }
+}
+
+void panda_silu_gate(float *gate, const float *up, size_t width, size_t row_begin, size_t row_end) {
+    for (size_t r = row_begin; r < row_end; r++) {
+#ifdef PANDA_X86
+        if (panda_kernels_use_avx2()) { silu_gate_avx2(gate + r * width, up + r * width, width); continue; }
+#endif
+        silu_gate_portable(gate + r * width, up + r * width, width);
     }
 }

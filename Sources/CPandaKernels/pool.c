@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM };
+enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE };
 
 struct panda_pool {
     int threads;
@@ -45,6 +45,8 @@ static void run_range(panda_pool *pool, size_t begin, size_t end) {
         panda_layer_norm(pool->y, pool->w, pool->x, pool->cols, pool->eps, begin, end);
     } else if (pool->kind == JOB_BIAS_GELU) {
         panda_bias_gelu(pool->y, pool->x, pool->cols, begin, end);
+    } else if (pool->kind == JOB_SILU_GATE) {
+        panda_silu_gate(pool->y, pool->x, pool->cols, begin, end);
     } else {
         panda_softmax(pool->y, pool->cols, begin, end);
     }
@@ -185,4 +187,8 @@ void panda_pool_bias_gelu(panda_pool *pool, float *values, const float *bias, si
 
 void panda_pool_softmax(panda_pool *pool, float *scores, size_t columns, size_t rows) {
     run_job(pool, JOB_SOFTMAX, PANDA_F32, NULL, NULL, scores, columns, 0, rows);
+}
+
+void panda_pool_silu_gate(panda_pool *pool, float *gate, const float *up, size_t width, size_t rows) {
+    run_job(pool, JOB_SILU_GATE, PANDA_F32, NULL, up, gate, width, 0, rows);
 }

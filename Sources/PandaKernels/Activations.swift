@@ -18,4 +18,10 @@ extension ThreadPool {
     public func softmax(_ scores: UnsafeMutablePointer<Float>, columns: Int, rows: Int) {
         panda_pool_softmax(pool, scores, columns, rows)
     }
+
+    /// gate = SiLU(gate) · up element-wise, for `rows` rows of `width` values in each (LLaMA's MLP:
+    /// `act_fn(gate_proj(x)) * up_proj(x)` with SiLU x / (1 + e⁻ˣ)), split across the pool.
+    public func siluGate(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, width: Int, rows: Int) {
+        panda_pool_silu_gate(pool, gate, up, width, rows)
+    }
 }

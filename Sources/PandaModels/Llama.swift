@@ -289,10 +289,7 @@ public final class LlamaContext: @unchecked Sendable {
             rmsNorm(x, weight: layer.postAttentionLayerNorm, rows: count, width: h, eps: eps, into: normed)
             linear(layer.gateProj, normed, rows: count, into: gate, quantized: activations)
             linear(layer.upProj, normed, rows: count, into: up, quantized: activations)
-            for i in 0..<(count * inter) {
-                let g = gate[i]
-                gate[i] = g / (1 + exp(-g)) * up[i]  // SiLU(gate) · up
-            }
+            pool.siluGate(gate, up: up, width: inter, rows: count)
             linear(layer.downProj, gate, rows: count, into: projected, quantized: wideActivations)
             for i in 0..<(count * h) { x[i] += projected[i] }
         }
@@ -343,17 +340,10 @@ public final class LlamaContext: @unchecked Sendable {
             BLAS.sgemm(m: rows, n: positions, k: headDim, alpha: 1 / Float(headDim).squareRoot(), a: q + offset, lda: h,
                        b: keys + offset, ldb: h, transposeB: true, c: scores, ldc: positions)
             for row in 0..<rows {
-                let visible = first + row + 1, rowScores = scores + row * positions
-                var largest = -Float.infinity
-                for position in 0..<visible { largest = max(largest, rowScores[position]) }
-                var total: Float = 0
-                for position in 0..<visible {
-                    rowScores[position] = exp(rowScores[position] - largest)
-                    total += rowScores[position]
-                }
-                for position in 0..<visible { rowScores[position] /= total }
-                (rowScores + visible).update(repeating: 0, count: positions - visible)  // the causal mask
+                let visible = first + row + 1
+                (scores + row * positions + visible).update(repeating: -.infinity, count: positions - visible)  // the causal mask
             }
+            pool.softmax(scores, columns: positions, rows: rows)
             BLAS.sgemm(m: rows, n: headDim, k: positions, a: scores, lda: positions, b: values + offset, ldb: h, c: attention + offset, ldc: h)
         }
     }

@@ -88,4 +88,27 @@ extension MatrixVectorTests {
             }
         }
     }
+
+    @Test("SiLU(gate) · up equals x / (1 + e^-x) · up in double precision, for widths with and without a tail, on both kernel paths",
+          arguments: [true, false])
+    func siluGateMatchesDoublePrecision(avx2: Bool) {
+        KernelPath.allowAVX2(avx2)
+        defer { KernelPath.allowAVX2(true) }
+        let pool = ThreadPool(threads: 3)
+        for (rows, width) in [(rows: 2, width: 11008), (rows: 300, width: 43), (rows: 3, width: 5)] {
+            // Gates far enough out (±40) that e^-x overflows f32 on one side and SiLU is 0 or x itself.
+            let gateInput = spread(rows * width, range: 40, seed: UInt64(width)), up = spread(rows * width, range: 3, seed: 11)
+            var gate = gateInput
+            gate.withUnsafeMutableBufferPointer { gate in
+                up.withUnsafeBufferPointer { pool.siluGate(gate.baseAddress!, up: $0.baseAddress!, width: width, rows: rows) }
+            }
+            var worst = 0.0
+            for index in gate.indices {
+                let x = Double(gateInput[index])
+                let expected = x / (1 + exp(-x)) * Double(up[index])
+                worst = max(worst, abs(Double(gate[index]) - expected) / (1 + abs(expected)))
+            }
+            #expect(worst <= 1e-6, "rows \(rows), width \(width): worst error relative to 1 + |expected| \(worst)")
+        }
+    }
 }

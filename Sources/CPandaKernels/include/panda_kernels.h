@@ -56,6 +56,8 @@ void panda_bias_gelu(float *values, const float *bias, size_t width, size_t row_
 
 // Replaces rows [row_begin, row_end) of a row-major score matrix by their softmax (-inf scores, a mask, become 0).
 void panda_softmax(float *scores, size_t columns, size_t row_begin, size_t row_end);
+// gate = SiLU(gate) · up, element-wise over rows [row_begin, row_end) of two row-major matrices (LLaMA's MLP).
+void panda_silu_gate(float *gate, const float *up, size_t width, size_t row_begin, size_t row_end);
 
 // Bytes of one row of `cols` elements.
 size_t panda_row_bytes(int dtype, size_t cols);
@@ -74,10 +76,11 @@ void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void
 // panda_rows_to_f32 over rows [row_begin, row_end), split across the pool.
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
 
-// panda_layer_norm, panda_bias_gelu and panda_softmax over `rows` rows, split across the pool.
+// panda_layer_norm, panda_bias_gelu, panda_softmax and panda_silu_gate over `rows` rows, split across the pool.
 void panda_pool_layer_norm(panda_pool *pool, float *values, const float *weight, const float *bias, size_t width, float eps, size_t rows);
 void panda_pool_bias_gelu(panda_pool *pool, float *values, const float *bias, size_t width, size_t rows);
 void panda_pool_softmax(panda_pool *pool, float *scores, size_t columns, size_t rows);
+void panda_pool_silu_gate(panda_pool *pool, float *gate, const float *up, size_t width, size_t rows);
 
 #ifdef __cplusplus
 }
