@@ -65,6 +65,23 @@ AUDIO_CAPTIONS = [S.audio_caption(p, r) for p, r in S.AUDIO_CLASSES]
 START = time.process_time()
 
 
+def stage(path, reuse, build, train):
+    """A training stage's model and report: with --reuse, loaded from PATH and PATH.json if an earlier run saved
+    them; otherwise TRAIN() -> (model, report) runs, its CPU time is added to the report, and both are saved."""
+    if reuse and os.path.exists(path):
+        model = build()
+        model.load_state_dict(torch.load(path))
+        model.eval()
+        with open(path + ".json", encoding="utf-8") as f:
+            return model, json.load(f)
+    started = time.process_time()
+    model, report = train()
+    report["cpu_seconds"] = round(time.process_time() - started, 1)
+    torch.save(model.state_dict(), path)
+    save_json(path + ".json", report)
+    return model, report
+
+
 def log(*parts):
     print(f"[{time.process_time() - START:7.1f}s cpu]", *parts, flush=True)
 
@@ -490,17 +507,8 @@ def main():
             for name in ("train_images", "val_images", "train_sounds", "val_sounds")}
     text_tokens = data.load_and_transform_text(IMAGE_CAPTIONS + AUDIO_CAPTIONS, "cpu")
     imagebind_path = os.path.join(work, "imagebind.pt")
-    if args.reuse and os.path.exists(imagebind_path):
-        imagebind = build_imagebind()
-        imagebind.load_state_dict(torch.load(imagebind_path))
-        imagebind.eval()
-        report["imagebind"] = json.load(open(imagebind_path + ".json"))
-    else:
-        started = time.process_time()
-        imagebind, report["imagebind"] = train_imagebind(data, sets["train_images"], sets["train_sounds"], sets["val_images"], sets["val_sounds"], text_tokens)
-        report["imagebind"]["cpu_seconds"] = round(time.process_time() - started, 1)
-        torch.save(imagebind.state_dict(), imagebind_path)
-        save_json(imagebind_path + ".json", report["imagebind"])
+    imagebind, report["imagebind"] = stage(imagebind_path, args.reuse, build_imagebind, lambda: train_imagebind(
+        data, sets["train_images"], sets["train_sounds"], sets["val_images"], sets["val_sounds"], text_tokens))
     save_imagebind(imagebind, os.path.join(out, "imagebind"), data)
     log("imagebind:", report["imagebind"])
 
@@ -511,17 +519,7 @@ def main():
     processor = tokenizer_cases.llama_tokenizer_model(args.vocab, tokenizer_path)
     prompts = Prompts(processor)
     llama_path = os.path.join(work, "llama-stage1.pt")
-    if args.reuse and os.path.exists(llama_path):
-        base = build_llama()
-        base.load_state_dict(torch.load(llama_path))
-        base.eval()
-        report["llama_stage1"] = json.load(open(llama_path + ".json"))
-    else:
-        started = time.process_time()
-        base = train_llama(prompts)
-        report["llama_stage1"] = {"cpu_seconds": round(time.process_time() - started, 1)}
-        torch.save(base.state_dict(), llama_path)
-        save_json(llama_path + ".json", report["llama_stage1"])
+    base, report["llama_stage1"] = stage(llama_path, args.reuse, build_llama, lambda: (train_llama(prompts), {}))
     save_llama(base, os.path.join(out, "vicuna"), tokenizer_path)
 
     pools = {"image": (sets["train_images"][0], embed(imagebind, "vision", sets["train_images"][1])),
