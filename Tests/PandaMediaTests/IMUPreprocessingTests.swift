@@ -39,7 +39,7 @@ struct IMUPreprocessingTests {
         let csv = try IMUPreprocessing.tensor(path: fixture("media/imu.csv"))
         let npy = try IMUPreprocessing.tensor(path: fixture("media/imu.npy"))
         // np.abs(np.loadtxt("imu.csv", delimiter=",", skiprows=1, dtype=np.float32).T - imu).max() == 9.536743e-07.
-        #expect(zip(csv, npy).map { abs($0 - $1) }.max()! <= 9.5367431640625e-07)
+        #expect(maxAbsoluteDifference(csv, npy) <= 9.5367431640625e-07)
         #expect(csv[0] == -0.052381 && csv[2000] == 0.632531 && csv[5 * 2000 + 1999] == 0.170915)
     }
 

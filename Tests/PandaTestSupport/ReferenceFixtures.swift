@@ -60,9 +60,17 @@ public struct FloatTensorValue: Sendable {
     }
 }
 
+/// The largest |a[i] − b[i]|, or NaN as soon as one difference is NaN, so that a NaN output fails every `<=`
+/// bound (Swift's max() keeps its first argument when the second is NaN).
 public func maxAbsoluteDifference(_ a: [Float], _ b: [Float]) -> Float {
     precondition(a.count == b.count, "comparing \(a.count) values with \(b.count)")
-    return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    var largest: Float = 0
+    for (x, y) in zip(a, b) {
+        let difference = abs(x - y)
+        if difference.isNaN { return .nan }
+        largest = max(largest, difference)
+    }
+    return largest
 }
 
 public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
