@@ -113,7 +113,11 @@ struct ImageBindWorker: ParsableCommand {
                 }
                 result["\(name)_batch\(batch)_per_second"] = Double(batch * perItem) / best
                 let reference = try NPYArray(path: (directory as NSString).appendingPathComponent("torch_\(name)_batch\(batch).npy"))
-                for (a, b) in zip(output.flatMap { $0 }, reference.values) { difference = max(difference, abs(a - b)) }
+                for (a, b) in zip(output.flatMap { $0 }, reference.values) {
+                    // max() would pass over a NaN and report the other values' difference.
+                    guard !a.isNaN else { throw ValidationError("Panda's \(name) embeddings at batch \(batch) contain NaN") }
+                    difference = max(difference, abs(a - b))
+                }
             }
         }
         result["max_abs_difference"] = Double(difference)
