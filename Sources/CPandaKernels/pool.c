@@ -127,7 +127,8 @@ int panda_pool_threads(const panda_pool *pool) { return pool->threads; }
 // Below this many bytes of weights a job runs on the calling thread alone: waking a worker and waiting for it
 // costs more than such a product (a tiny model's layers ran slower on two threads than on one).
 // A job ends with one thread idle for about half a piece, and a decoded token is 225 jobs: 32 pieces per thread
-// rather than 8 took the q8_0 decode's time in the scheduler from 1.1 % to 0.5 % of samples.
+// rather than 8 took the calling thread's waiting (in the scheduler) during a q8_0 decode from 1.1 % to 0.5 % of
+// samples.
 enum { SERIAL_JOB_BYTES = 128 << 10, PIECES_PER_THREAD = 32 };
 
 static void run(panda_pool *pool) {
