@@ -19,6 +19,16 @@ extension ThreadPool {
         panda_pool_softmax(pool, scores, columns, rows)
     }
 
+    /// The softmax of `rows` rows of attention scores under a causal mask: row r belongs to the query at position
+    /// `first + r` and keeps columns 0…first + r; later columns (later keys) become 0.
+    public func causalSoftmax(_ scores: UnsafeMutablePointer<Float>, columns: Int, rows: Int, first: Int = 0) {
+        for row in 0..<rows {
+            let visible = min(first + row + 1, columns)
+            (scores + row * columns + visible).update(repeating: -.infinity, count: columns - visible)
+        }
+        softmax(scores, columns: columns, rows: rows)
+    }
+
     /// gate = SiLU(gate) · up element-wise, for `rows` rows of `width` values in each (LLaMA's MLP:
     /// `act_fn(gate_proj(x)) * up_proj(x)` with SiLU x / (1 + e⁻ˣ)), split across the pool.
     public func siluGate(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, width: Int, rows: Int) {

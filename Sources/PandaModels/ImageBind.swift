@@ -488,13 +488,12 @@ struct TransformerBlock {
                     }
                 }
                 scratch.scores.withUnsafeMutableBufferPointer { scores in
+                    // Only the text trunk is causal, and it has no bias_k column, so keyRows == tokens there.
                     if causal {
-                        for query in 0..<tokens {
-                            let row = scores.baseAddress! + query * keyRows
-                            for key in (query + 1)..<max(query + 1, tokens) { row[key] = -.infinity }
-                        }
+                        pool.causalSoftmax(scores.baseAddress!, columns: keyRows, rows: tokens)
+                    } else {
+                        pool.softmax(scores.baseAddress!, columns: keyRows, rows: tokens)
                     }
-                    pool.softmax(scores.baseAddress!, columns: keyRows, rows: tokens)
                 }
                 // attended_h[tokens × head_width] = scores · v_h
                 scratch.values.withUnsafeBufferPointer { values in

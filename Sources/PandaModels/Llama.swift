@@ -339,11 +339,7 @@ public final class LlamaContext: @unchecked Sendable {
             let offset = head * headDim
             BLAS.sgemm(m: rows, n: positions, k: headDim, alpha: 1 / Float(headDim).squareRoot(), a: q + offset, lda: h,
                        b: keys + offset, ldb: h, transposeB: true, c: scores, ldc: positions)
-            for row in 0..<rows {
-                let visible = first + row + 1
-                (scores + row * positions + visible).update(repeating: -.infinity, count: positions - visible)  // the causal mask
-            }
-            pool.softmax(scores, columns: positions, rows: rows)
+            pool.causalSoftmax(scores, columns: positions, rows: rows, first: first)
             BLAS.sgemm(m: rows, n: headDim, k: positions, a: scores, lda: positions, b: values + offset, ldb: h, c: attention + offset, ldc: h)
         }
     }
