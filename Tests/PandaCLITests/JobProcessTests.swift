@@ -1,4 +1,5 @@
 import Foundation
+import PandaMedia
 import PandaTestSupport
 import Testing
 
@@ -136,6 +137,7 @@ struct ExampleJobTests {
         #expect(validate.status == 0, "\(validate.stderr)")
         let result = try Executable.run("panda-run", ["\(jobs)/\(job).yaml", "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
+        try expectRecordedOutputs(of: job)
         let text = try String(contentsOfFile: "\(jobs)/out/\(job)/\(output)", encoding: .utf8)
         var records: [String: [String: Any]] = [:]
         for line in text.split(separator: "\n") {
@@ -143,6 +145,31 @@ struct ExampleJobTests {
             records[record["id"] as! String] = record["cells"] as? [String: Any]
         }
         return records
+    }
+
+    /// The job's JSON lines, CSV and `.npy` outputs are the ones recorded in Tests/Fixtures/jobs/JOB (written by
+    /// `panda-run Jobs/JOB.yaml` from the repository's root), timings aside and numbers to float rounding, so a
+    /// change to the runner cannot change what a job writes unnoticed.
+    private func expectRecordedOutputs(of job: String) throws {
+        let recorded = fixture("jobs/\(job)")
+        let written = scratch.file("Jobs/out/\(job)")
+        for name in try FileManager.default.contentsOfDirectory(atPath: recorded).sorted() {
+            let path = "\(written)/\(name)"
+            if name.hasSuffix(".npy") {
+                let (expected, actual) = (try NPYArray(path: "\(recorded)/\(name)"), try NPYArray(path: path))
+                #expect(expected.shape == actual.shape && maxAbsoluteDifference(expected.values, actual.values) <= 1e-5, "\(name)")
+                continue
+            }
+            // Paths in outputs are as given, here under the scratch copy of Jobs/.
+            let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: scratch.path + "/", with: "")
+            let expected = try String(contentsOfFile: "\(recorded)/\(name)", encoding: .utf8)
+            if name.hasSuffix(".jsonl") {
+                let (a, b) = (try jsonLines(expected), try jsonLines(text))
+                #expect(a.count == b.count && zip(a, b).allSatisfy { sameJSON($0, $1) }, "\(job)/\(name) differs from the recorded output:\n\(text)")
+            } else {
+                #expect(text == expected, "\(job)/\(name)")
+            }
+        }
     }
 
     private func text(_ cells: [String: Any]?, _ cell: String) -> String {

@@ -152,27 +152,9 @@ struct JobRunnerTests {
         #expect(FileManager.default.fileExists(atPath: directory.file("out/story.shard-0-of-2.jsonl")))
         _ = try ShardMerger.merge(JobPlan(JobFile.load(path: directory.file("job.yaml"))))
         let merged = try records()
-        #expect(merged.count == whole.count && zip(merged, whole).allSatisfy(same))
+        #expect(merged.count == whole.count && zip(merged, whole).allSatisfy { sameJSON($0, $1) })
         #expect(Shard("3/4") == Shard(index: 3, count: 4) && Shard("4/4") == nil)
         #expect(Shard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "2"], kubernetesCount: nil) == Shard(index: 3, count: 4))
         #expect(Shard.fromEnvironment(["JOB_COMPLETION_INDEX": "1"], kubernetesCount: 3) == Shard(index: 1, count: 3))
-    }
-
-    /// Equal except for timings, with numbers within 1e-4 relative: items batched differently (here: alone in
-    /// their shard) get embeddings equal only to float rounding.
-    private func same(_ a: Any, _ b: Any) -> Bool {
-        switch (a, b) {
-        case (let a as [String: Any], let b as [String: Any]):
-            let keys = Set(a.keys).union(b.keys).subtracting(["seconds"])
-            return keys.allSatisfy { key in a[key].flatMap { x in b[key].map { same(x, $0) } } ?? false }
-        case (let a as [Any], let b as [Any]):
-            return a.count == b.count && zip(a, b).allSatisfy(same)
-        case (let a as String, let b as String):
-            return a == b
-        case (let a as NSNumber, let b as NSNumber):
-            return abs(a.doubleValue - b.doubleValue) <= 1e-4 * max(1, abs(a.doubleValue), abs(b.doubleValue))
-        default:
-            return false
-        }
     }
 }
