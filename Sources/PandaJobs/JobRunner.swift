@@ -41,7 +41,8 @@ public final class JobRunner {
     private var embedderStorage: Embedder?
     private var pandaGPTStorage: PandaGPT?
     private var modelFingerprints: [String: String] = [:]
-    private var galleries: [String: [(id: String, path: String?, embedding: [Float])]] = [:]
+    private var embeddings: EmbeddingService!
+    private var galleries: [String: [Candidate]] = [:]
     private var jobFingerprint = ""
 
     public init(plan: JobPlan, options: RunOptions) throws {
@@ -51,22 +52,28 @@ public final class JobRunner {
         progress = ProgressReporter(mode: options.progress)
     }
 
-    enum CellValue {
-        case embedding([Float])
-        case text(String)
-        case labels([(label: String, probability: Float)])
-        case neighbours([(id: String, score: Float)])
+    /// A retrieval candidate: a gallery item and its embedding.
+    struct Candidate {
+        var id: String
+        var path: String?
+        var vector: [Float]
     }
 
     final class ItemState {
         let item: Item
         var sourceHashes: [MediaKind: String] = [:]
-        var values: [String: CellValue] = [:]
-        var outputs: [String: Any] = [:]
-        var failure: (cell: String, message: String)?
+        var results: [String: CellResult] = [:]
+        var failure: ItemRecord.Failure?
         var started = Date()
         var key = ""
         init(item: Item) { self.item = item }
+
+        func fail(_ cell: String, _ message: String) { failure = ItemRecord.Failure(cell: cell, message: message) }
+
+        func embedding(_ cell: String) -> [Float]? {
+            if case .embedding(let embedding) = results[cell] { return embedding.vector }
+            return nil
+        }
     }
 
     public func run() throws -> RunSummary {
@@ -74,6 +81,7 @@ public final class JobRunner {
         for (role, path) in [("imagebind", plan.imagebindPath), ("decoder", plan.decoderPath), ("adapter", plan.adapterPath)] {
             if let path { modelFingerprints[role] = try Fingerprint.ofModel(path) }
         }
+        embeddings = EmbeddingService(store: store, modelFingerprint: modelFingerprints["imagebind"] ?? "", loadEmbedder: embedder)
         let jobText = (try? String(contentsOfFile: plan.job.path, encoding: .utf8)) ?? ""
         jobFingerprint = Fingerprint.of([jobText] + modelFingerprints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
 
@@ -86,14 +94,14 @@ public final class JobRunner {
         for item in items {
             let state = ItemState(item: item)
             do {
-                try hashSources(state)
+                for (kind, source) in item.sources { state.sourceHashes[kind] = try EmbeddingService.sourceHash(source) }
             } catch {
-                state.failure = ("inputs", describe(error))
+                state.fail("inputs", describe(error))
             }
             state.key = Fingerprint.of([jobFingerprint, item.id] + MediaKind.allCases.map { state.sourceHashes[$0] ?? "" })
-            if let record = committed[item.id], record["key"] as? String == state.key, !(options.retryFailed && record["status"] as? String == "error") {
+            if let record = committed[item.id], record.key == state.key, !(options.retryFailed && record.status == .error), hasSavedEmbeddings(record) {
                 summary.skipped += 1
-                if record["status"] as? String == "error" { summary.failed += 1 } else { summary.succeeded += 1 }
+                if record.status == .error { summary.failed += 1 } else { summary.succeeded += 1 }
                 progress.item(id: item.id, status: "skipped", tokens: 0)
                 continue
             }
@@ -104,6 +112,8 @@ public final class JobRunner {
             }
         }
         if !pending.isEmpty { try process(pending, committed: &committed) }
+        summary.cacheHits += embeddings.cacheHits
+        summary.modelRuns += embeddings.modelRuns
 
         // Outputs from the records of exactly this run's items, in item order.
         // Nothing to rewrite when every item was already committed and the log and outputs are as a previous run left them.
@@ -118,25 +128,29 @@ public final class JobRunner {
         return summary
     }
 
-    /// The text results of the first items on stdout, one line each, so a small job's answers can be read at once.
-    private func printResults(_ records: [[String: Any]], limit: Int = 20) {
-        let shown = plan.job.cells.filter {
-            switch $0.body {
-            case .generate, .classify, .retrieve: true
-            default: false
-            }
+    /// Whether the embeddings the job's `.npy` outputs take from a successful record are in the cache. A record from
+    /// before records named their embeddings, or whose cache was deleted, is run again rather than left out of the array.
+    private func hasSavedEmbeddings(_ record: ItemRecord) -> Bool {
+        guard record.status == .ok else { return true }
+        return plan.job.cells.allSatisfy { cell in
+            guard case .write(let write) = cell.body, let npy = write.npy else { return true }
+            guard case .embedding(let embedding) = record.cells[npy.cell] else { return false }
+            return store.hasEmbedding(embedding.key)
         }
+    }
+
+    /// The text results of the first items on stdout, one line each, so a small job's answers can be read at once.
+    private func printResults(_ records: [ItemRecord], limit: Int = 20) {
+        let shown = plan.job.cells.filter(\.hasTextResult)
         guard !shown.isEmpty else { return }
         var lines: [String] = []
         for record in records.prefix(limit) {
-            let id = record["id"] as? String ?? ""
-            if let error = record["error"] as? [String: String] {
-                lines.append("\(id)  ✗ \(error["cell"] ?? ""): \(error["message"] ?? "")")
+            if let error = record.error {
+                lines.append("\(record.id)  ✗ \(error.cell): \(error.message)")
                 continue
             }
-            let cells = record["cells"] as? [String: Any] ?? [:]
-            let parts = shown.map { "\($0.name): " + OutputWriter.summary(of: cells[$0.name] as? [String: Any] ?? [:]) }
-            lines.append("\(id)  " + parts.joined(separator: " | "))
+            let parts = shown.map { "\($0.name): " + (record.cells[$0.name]?.summary ?? "") }
+            lines.append("\(record.id)  " + parts.joined(separator: " | "))
         }
         if records.count > limit { lines.append("… and \(records.count - limit) more in the outputs") }
         print(lines.joined(separator: "\n"))
@@ -144,19 +158,7 @@ public final class JobRunner {
 
     // MARK: Items
 
-    private func hashSources(_ state: ItemState) throws {
-        for (kind, source) in state.item.sources {
-            switch source {
-            case .file(let path):
-                guard FileManager.default.fileExists(atPath: path) else { throw MediaError.fileNotFound(path: path) }
-                state.sourceHashes[kind] = try Fingerprint.ofFile(path)
-            case .literal(let text):
-                state.sourceHashes[kind] = Fingerprint.of(["literal", text])
-            }
-        }
-    }
-
-    private func process(_ batch: [ItemState], committed: inout [String: [String: Any]]) throws {
+    private func process(_ batch: [ItemState], committed: inout [String: ItemRecord]) throws {
         for state in batch { state.started = Date() }
         for cell in plan.order {
             let live = batch.filter { $0.failure == nil }
@@ -170,34 +172,18 @@ public final class JobRunner {
             case .write(let write): try runSidecars(cell, write, live)
             }
         }
-        // Embeddings a write cell saves as .npy, kept in the cache under the item's record key.
-        for cell in plan.job.cells {
-            guard case .write(let write) = cell.body, let npy = write.npy else { continue }
-            for state in batch where state.failure == nil {
-                if let vector = embedding(npy.cell, of: state) { try store.storeEmbedding(OutputWriter.embeddingKey(recordKey: state.key, cell: npy.cell), vector) }
-            }
-        }
         for state in batch {
-            var record: [String: Any] = [
-                "id": state.item.id, "key": state.key, "status": state.failure == nil ? "ok" : "error",
-                "files": Dictionary(uniqueKeysWithValues: state.item.sources.compactMap { kind, source -> (String, String)? in
-                    if case .file(let path) = source { return (kind.rawValue, path) }
-                    return nil
-                }),
-                "models": modelFingerprints, "seconds": (Date().timeIntervalSince(state.started) * 1000).rounded() / 1000,
-            ]
-            if case .literal(let text) = state.item.sources[.text] { record["text"] = text }
-            if let failure = state.failure {
-                record["error"] = ["cell": failure.cell, "message": failure.message]
-                summary.failed += 1
-            } else {
-                summary.succeeded += 1
-            }
-            record["cells"] = state.outputs
+            var files: [String: String] = [:]
+            for case let (kind, .file(path)) in state.item.sources { files[kind.rawValue] = path }
+            var text: String?
+            if case .literal(let literal) = state.item.sources[.text] { text = literal }
+            let record = ItemRecord(
+                id: state.item.id, key: state.key, status: state.failure == nil ? .ok : .error, files: files, models: modelFingerprints,
+                seconds: (Date().timeIntervalSince(state.started) * 1000).rounded() / 1000, text: text, error: state.failure, cells: state.results)
+            if state.failure == nil { summary.succeeded += 1 } else { summary.failed += 1 }
             try store.commit(record)
             committed[state.item.id] = record
-            progress.item(id: state.item.id, status: state.failure == nil ? "ok" : "error", tokens: (state.outputs.values.compactMap { ($0 as? [String: Any])?["tokens"] as? Int }).reduce(0, +),
-                          error: state.failure.map { "\($0.cell): \($0.message)" })
+            progress.item(id: state.item.id, status: record.status.rawValue, tokens: record.generatedTokens, error: state.failure.map { "\($0.cell): \($0.message)" })
         }
     }
 
@@ -223,77 +209,22 @@ public final class JobRunner {
 
     // MARK: Cells
 
-    private func embeddingKey(_ kind: MediaKind, sourceHash: String) -> String {
-        Fingerprint.of(["embedding", kind.rawValue, modelFingerprints["imagebind"] ?? "", sourceHash])
-    }
-
     private func runEncode(_ cell: CellSpec, _ encode: CellSpec.Encode, _ states: [ItemState]) throws {
-        var misses: [(ItemState, PreparedInput, String)] = []
+        var requests: [(state: ItemState, request: EmbeddingService.Request)] = []
         for state in states {
             guard let source = state.item.sources[encode.kind], let hash = state.sourceHashes[encode.kind] else {
-                state.failure = (cell.name, "item '\(state.item.id)' has no \(encode.kind.rawValue)")
+                state.fail(cell.name, "item '\(state.item.id)' has no \(encode.kind.rawValue)")
                 continue
             }
-            let key = embeddingKey(encode.kind, sourceHash: hash)
-            if let cached = store.cachedEmbedding(key) {
-                state.values[cell.name] = .embedding(cached)
-                summary.cacheHits += 1
-                continue
-            }
-            do {
-                let prepared: [PreparedInput]
-                switch source {
-                case .file(let path): prepared = try MediaInput.prepare(encode.kind, path: path)
-                case .literal(let text): prepared = [.text(text)]
-                }
-                guard prepared.count == 1 else { throw JobRunError.cell(cell.name, "a .npy with a batch axis holds \(prepared.count) items; an item needs exactly one") }
-                misses.append((state, prepared[0], key))
-            } catch {
-                state.failure = (cell.name, describe(error))
+            requests.append((state, .init(kind: encode.kind, source: source, sourceHash: hash)))
+        }
+        guard !requests.isEmpty else { return }
+        for ((state, _), result) in zip(requests, try embeddings.embed(requests.map(\.request))) {
+            switch result {
+            case .success(let embedding): state.results[cell.name] = .embedding(embedding)
+            case .failure(let error): state.fail(cell.name, describe(error))
             }
         }
-        guard !misses.isEmpty else { return }
-        let embedder = try embedder()
-        var embeddings: [[Float]?]
-        do {
-            embeddings = try embedder.embed(misses.map(\.1))
-        } catch {
-            // Isolate the item that fails.
-            embeddings = misses.map { miss in
-                do { return try embedder.embed([miss.1])[0] } catch {
-                    miss.0.failure = (cell.name, describe(error))
-                    return nil
-                }
-            }
-        }
-        summary.modelRuns += 1
-        for ((state, _, key), embedding) in zip(misses, embeddings) {
-            guard let embedding else { continue }
-            try store.storeEmbedding(key, embedding)
-            state.values[cell.name] = .embedding(embedding)
-        }
-    }
-
-    private var textEmbeddings: [String: [Float]] = [:]
-
-    private func textEmbedding(_ text: String) throws -> [Float] {
-        if let known = textEmbeddings[text] { return known }
-        let key = embeddingKey(.text, sourceHash: Fingerprint.of(["literal", text]))
-        let embedding: [Float]
-        if let cached = store.cachedEmbedding(key) {
-            embedding = cached
-        } else {
-            embedding = try embedder().embed(texts: [text])[0]
-            try store.storeEmbedding(key, embedding)
-            summary.modelRuns += 1
-        }
-        textEmbeddings[text] = embedding
-        return embedding
-    }
-
-    private func embedding(_ name: String, of state: ItemState) -> [Float]? {
-        if case .embedding(let vector) = state.values[name] { return vector }
-        return nil
     }
 
     private func runCombine(_ cell: CellSpec, _ expression: EmbeddingExpression, _ states: [ItemState]) throws {
@@ -302,16 +233,19 @@ public final class JobRunner {
                 let value = try expression.evaluate(
                     lookup: { name in
                         if let parameter = plan.job.parameters[name] { return .scalar(parameter) }
-                        guard let vector = embedding(name, of: state) else { throw JobRunError.cell(cell.name, "'\(name)' has no embedding") }
+                        guard let vector = state.embedding(name) else { throw JobRunError.cell(cell.name, "'\(name)' has no embedding") }
                         return .vector(vector)
                     },
-                    embedText: textEmbedding)
+                    embedText: { try self.embeddings.text($0).vector })
                 guard case .vector(let vector) = value else { throw JobRunError.cell(cell.name, "the expression gives a number, not an embedding") }
-                state.values[cell.name] = .embedding(vector)
+                // Stored under its own content, so the record can name it like any other embedding.
+                let key = Fingerprint.of(floats: vector)
+                try store.storeEmbedding(key, vector)
+                state.results[cell.name] = .embedding(Embedding(key: key, vector: vector))
             } catch let error as EmbeddingExpression.EvaluationError {
-                state.failure = (cell.name, error.message)
+                state.fail(cell.name, error.message)
             } catch {
-                state.failure = (cell.name, describe(error))
+                state.fail(cell.name, describe(error))
             }
         }
     }
@@ -333,123 +267,118 @@ public final class JobRunner {
                 return (try? String(contentsOfFile: sidecar, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             }
         case .cell(let name, let property):
-            switch state.values[name] {
-            case .text(let text): return text
-            case .labels(let labels): return property == "label" ? labels.first?.label ?? "" : labels.map(\.label).joined(separator: ", ")
+            switch state.results[name] {
+            case .generation(let generation): return generation.text
+            case .classification(let classification):
+                return property == "label" ? classification.label : classification.labels.map(\.label).joined(separator: ", ")
             default: return ""
             }
         }
     }
 
     private func runGenerate(_ cell: CellSpec, _ generate: CellSpec.Generate, _ states: [ItemState]) throws {
+        let parameters = CellResult.Generation.Parameters(
+            maxTokens: generate.maxTokens, temperature: Double(generate.temperature), topP: Double(generate.topP), topK: generate.topK, seed: Int(generate.seed))
         for state in states {
             do {
                 let embeddings = try generate.embeddings.map { name in
-                    guard let vector = embedding(name, of: state) else { throw JobRunError.cell(cell.name, "'\(name)' has no embedding") }
+                    guard let vector = state.embedding(name) else { throw JobRunError.cell(cell.name, "'\(name)' has no embedding") }
                     return vector
                 }
                 let prompts = generate.prompts.map { Template.render($0) { templateValue($0, state) } }
                 let settings = "\(generate.maxTokens) \(generate.temperature) \(generate.topP) \(generate.topK) \(generate.seed)"
                 let key = Fingerprint.of(
                     ["generate", modelFingerprints["decoder"] ?? "", modelFingerprints["adapter"] ?? "", settings] + embeddings.map { Fingerprint.of(floats: $0) } + prompts)
-                var output: [String: Any]
-                if let cached = store.cachedObject(key) {
-                    output = cached
+                let generation: CellResult.Generation
+                if let cached = store.cachedObject(key, as: CellResult.Generation.self) {
+                    generation = cached
                     summary.cacheHits += 1
                 } else {
                     let model = try pandaGPT()
-                    let generation = PandaGPT.answerOptions(
+                    let options = PandaGPT.answerOptions(
                         maxNewTokens: generate.maxTokens,
                         sampling: SamplingOptions(temperature: generate.temperature, topK: generate.topK, topP: generate.topP, seed: generate.seed))
                     var history: [PandaGPT.Turn] = []
                     var tokens = 0
                     var seconds = 0.0
                     for prompt in prompts {
-                        let answer = try model.answer(embeddings: embeddings, question: prompt, history: history, options: generation, threads: options.threads)
+                        let answer = try model.answer(embeddings: embeddings, question: prompt, history: history, options: options, threads: self.options.threads)
                         history.append(PandaGPT.Turn(question: prompt, answer: answer.text))
                         tokens += answer.tokens.count
                         seconds += answer.generationSeconds + answer.promptSeconds
                     }
-                    output = [
-                        "text": history.map(\.answer).joined(separator: "\n\n"),
-                        "turns": history.map { ["prompt": $0.question, "answer": $0.answer] },
-                        "tokens": tokens, "seconds": (seconds * 1000).rounded() / 1000,
-                        "parameters": ["max_tokens": generate.maxTokens, "temperature": Double(generate.temperature), "top_p": Double(generate.topP),
-                                       "top_k": generate.topK, "seed": Int(generate.seed)],
-                    ]
-                    try store.storeObject(key, output)
+                    generation = CellResult.Generation(
+                        text: history.map(\.answer).joined(separator: "\n\n"), turns: history.map { .init(prompt: $0.question, answer: $0.answer) },
+                        tokens: tokens, seconds: (seconds * 1000).rounded() / 1000, parameters: parameters)
+                    try store.storeObject(key, generation)
                     summary.modelRuns += 1
                     summary.generatedTokens += tokens
                 }
-                state.values[cell.name] = .text(output["text"] as? String ?? "")
-                state.outputs[cell.name] = output
+                state.results[cell.name] = .generation(generation)
             } catch {
-                state.failure = (cell.name, describe(error))
+                state.fail(cell.name, describe(error))
             }
         }
     }
 
     private func runClassify(_ cell: CellSpec, _ classify: CellSpec.Classify, _ states: [ItemState]) throws {
-        let labels = try classify.labels.map(textEmbedding)
+        let labels = try classify.labels.map { try embeddings.text($0).vector }
         for state in states {
-            guard let vector = embedding(classify.embedding, of: state) else {
-                state.failure = (cell.name, "'\(classify.embedding)' has no embedding")
+            guard let vector = state.embedding(classify.embedding) else {
+                state.fail(cell.name, "'\(classify.embedding)' has no embedding")
                 continue
             }
             let probabilities = EmbeddingSpace.zeroShot([vector], labels: labels)[0]
             let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(classify.top)
-            let result = ranked.map { (label: classify.labels[$0], probability: probabilities[$0]) }
-            state.values[cell.name] = .labels(result)
-            state.outputs[cell.name] = [
-                "label": result[0].label, "labels": result.map { ["label": $0.label, "probability": Double($0.probability)] },
-            ]
+            let result = ranked.map { CellResult.Classification.Label(label: classify.labels[$0], probability: Double(probabilities[$0])) }
+            state.results[cell.name] = .classification(.init(label: result[0].label, labels: result))
         }
     }
 
-    private func gallery(_ retrieve: CellSpec.Retrieve) throws -> [(id: String, path: String?, embedding: [Float])] {
+    /// The embeddings of a retrieval's candidates, computed once per run; a candidate that cannot be embedded is
+    /// left out with a warning.
+    private func gallery(_ retrieve: CellSpec.Retrieve) throws -> [Candidate] {
         let name = "\(retrieve.from)/\(retrieve.kind.rawValue)"
         if let known = galleries[name] { return known }
-        var result: [(String, String?, [Float])] = []
+        var entries: [(id: String, path: String?, request: EmbeddingService.Request)] = []
+        func skip(_ id: String, _ error: Error) {
+            progress.warning("retrieve: gallery item '\(id)' of '\(retrieve.from)' skipped: \(describe(error))")
+        }
         for item in plan.inputs[retrieve.from]!.items {
             guard let source = item.sources[retrieve.kind] else { continue }
             do {
-                let hash: String
-                let prepared: PreparedInput
-                switch source {
-                case .file(let path):
-                    hash = try Fingerprint.ofFile(path)
-                    if let cached = store.cachedEmbedding(embeddingKey(retrieve.kind, sourceHash: hash)) { result.append((item.id, path, cached)); continue }
-                    prepared = try MediaInput.prepare(retrieve.kind, path: path)[0]
-                case .literal(let text):
-                    hash = Fingerprint.of(["literal", text])
-                    if let cached = store.cachedEmbedding(embeddingKey(retrieve.kind, sourceHash: hash)) { result.append((item.id, nil, cached)); continue }
-                    prepared = .text(text)
-                }
-                let embedding = try embedder().embed([prepared])[0]
-                try store.storeEmbedding(embeddingKey(retrieve.kind, sourceHash: hash), embedding)
-                result.append((item.id, item.primaryFile, embedding))
+                var path: String?
+                if case .file(let file) = source { path = file }
+                entries.append((item.id, path, .init(kind: retrieve.kind, source: source, sourceHash: try EmbeddingService.sourceHash(source))))
             } catch {
-                progress.warning("retrieve: gallery item '\(item.id)' of '\(retrieve.from)' skipped: \(describe(error))")
+                skip(item.id, error)
             }
         }
-        galleries[name] = result
-        return result
+        var candidates: [Candidate] = []
+        // One candidate per model call, as galleries have always been embedded: in a batch ImageBind's GEMMs round
+        // differently in the last bit, which would move the scores of existing records.
+        for entry in entries {
+            switch try embeddings.embed([entry.request])[0] {
+            case .success(let embedding): candidates.append(Candidate(id: entry.id, path: entry.path, vector: embedding.vector))
+            case .failure(let error): skip(entry.id, error)
+            }
+        }
+        galleries[name] = candidates
+        return candidates
     }
 
     private func runRetrieve(_ cell: CellSpec, _ retrieve: CellSpec.Retrieve, _ states: [ItemState]) throws {
         let candidates = try gallery(retrieve)
         for state in states {
-            guard let vector = embedding(retrieve.embedding, of: state) else {
-                state.failure = (cell.name, "'\(retrieve.embedding)' has no embedding")
+            guard let vector = state.embedding(retrieve.embedding) else {
+                state.fail(cell.name, "'\(retrieve.embedding)' has no embedding")
                 continue
             }
-            let nearest = EmbeddingSpace.nearest(vector, in: candidates.map(\.embedding), k: retrieve.top)
-            state.values[cell.name] = .neighbours(nearest.map { (candidates[$0.index].id, $0.score) })
-            state.outputs[cell.name] = ["neighbours": nearest.map { match -> [String: Any] in
-                var entry: [String: Any] = ["id": candidates[match.index].id, "score": Double(match.score)]
-                if let path = candidates[match.index].path { entry["path"] = path }
-                return entry
-            }]
+            let nearest = EmbeddingSpace.nearest(vector, in: candidates.map(\.vector), k: retrieve.top)
+            state.results[cell.name] = .retrieval(.init(neighbours: nearest.map { match in
+                let candidate = candidates[match.index]
+                return .init(id: candidate.id, path: candidate.path, score: Double(match.score))
+            }))
         }
     }
 
@@ -458,7 +387,8 @@ public final class JobRunner {
     private func runSidecars(_ cell: CellSpec, _ write: CellSpec.Write, _ states: [ItemState]) throws {
         guard let sidecar = write.sidecar else { return }
         for state in states {
-            guard case .text(let text) = state.values[sidecar.cell], let media = state.item.primaryFile else { continue }
+            guard case .generation(let generation) = state.results[sidecar.cell], let media = state.item.primaryFile else { continue }
+            let text = generation.text
             let path = (media as NSString).deletingPathExtension + "." + sidecar.extension
             let existing = try? String(contentsOfFile: path, encoding: .utf8)
             let content: String?
@@ -470,9 +400,9 @@ public final class JobRunner {
             }
             do {
                 if let content { try content.write(toFile: path, atomically: true, encoding: .utf8) }
-                state.outputs[cell.name] = ["sidecar": path, "written": content != nil]
+                state.results[cell.name] = .sidecar(.init(sidecar: path, written: content != nil))
             } catch {
-                state.failure = (cell.name, "cannot write the sidecar \(path): \(describe(error))")
+                state.fail(cell.name, "cannot write the sidecar \(path): \(describe(error))")
             }
         }
     }

@@ -1,6 +1,4 @@
-import Crypto
 import Foundation
-import PandaFormat
 
 /// The job's memory on disk, under `<output>/.panda/`: an append-only log of item records (the commit point of
 /// each item, safe against `kill -9`) and a content-addressed cache of embeddings and generations.
@@ -21,7 +19,7 @@ final class ResultStore {
     }
 
     /// The records committed so far, last one per id winning. A line cut short by a crash is dropped from the file.
-    func committedRecords() throws -> [String: [String: Any]] {
+    func committedRecords() throws -> [String: ItemRecord] {
         guard FileManager.default.fileExists(atPath: logPath), let data = FileManager.default.contents(atPath: logPath) else { return [:] }
         var complete = data
         if let lastNewline = data.lastIndex(of: UInt8(ascii: "\n")), lastNewline != data.index(before: data.endIndex) {
@@ -35,11 +33,12 @@ final class ResultStore {
         return Self.records(in: complete)
     }
 
-    static func records(in data: Data) -> [String: [String: Any]] {
-        var records: [String: [String: Any]] = [:]
+    static func records(in data: Data) -> [String: ItemRecord] {
+        let decoder = JSONDecoder()
+        var records: [String: ItemRecord] = [:]
         for line in data.split(separator: UInt8(ascii: "\n")) {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let id = object["id"] as? String else { continue }
-            records[id] = object
+            guard let record = try? decoder.decode(ItemRecord.self, from: Data(line)) else { continue }
+            records[record.id] = record
         }
         return records
     }
@@ -51,14 +50,13 @@ final class ResultStore {
     }
 
     /// Appends one record as one line; synced to disk at most every second (and on `close`).
-    func commit(_ record: [String: Any]) throws {
+    func commit(_ record: ItemRecord) throws {
         if log == nil {
             if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
             log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             try log!.seekToEnd()
         }
-        let line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) + Data("\n".utf8)
-        try log!.write(contentsOf: line)
+        try log!.write(contentsOf: RecordCoding.lines([record]))
         if let since = unsyncedSince {
             if Date().timeIntervalSince(since) > 1 { try log!.synchronize(); unsyncedSince = nil }
         } else {
@@ -73,11 +71,9 @@ final class ResultStore {
     }
 
     /// Rewrites the log with exactly these records (after a run: stale and duplicate lines removed).
-    func compact(_ records: [[String: Any]]) throws {
+    func compact(_ records: [ItemRecord]) throws {
         try close()
-        var data = Data()
-        for record in records { data += try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes]) + Data("\n".utf8) }
-        try data.write(to: URL(fileURLWithPath: logPath), options: .atomic)
+        try RecordCoding.lines(records).write(to: URL(fileURLWithPath: logPath), options: .atomic)
     }
 
     // MARK: Cache
@@ -92,112 +88,22 @@ final class ResultStore {
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 
+    func hasEmbedding(_ key: String) -> Bool { FileManager.default.fileExists(atPath: cachePath(key, ".f32")) }
+
     func storeEmbedding(_ key: String, _ embedding: [Float]) throws {
         let path = cachePath(key, ".f32")
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try embedding.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    func cachedObject(_ key: String) -> [String: Any]? {
+    func cachedObject<Value: Decodable>(_ key: String, as type: Value.Type) -> Value? {
         guard let data = FileManager.default.contents(atPath: cachePath(key, ".json")) else { return nil }
-        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        return try? JSONDecoder().decode(type, from: data)
     }
 
-    func storeObject(_ key: String, _ object: [String: Any]) throws {
+    func storeObject(_ key: String, _ object: some Encodable) throws {
         let path = cachePath(key, ".json")
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
-}
-
-/// Content fingerprints for cache keys.
-enum Fingerprint {
-    static func of(_ parts: [String]) -> String {
-        var hasher = SHA256()
-        for part in parts {
-            hasher.update(data: Data(part.utf8))
-            hasher.update(data: Data([0]))
-        }
-        return hex(hasher.finalize())
-    }
-
-    /// Lower-case hex of a digest (String(format:) per byte costs more than the hashing).
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        for byte in digest { bytes.append(digits[Int(byte >> 4)]); bytes.append(digits[Int(byte & 15)]) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func of(floats: [Float]) -> String {
-        floats.withUnsafeBytes { bytes in hex(SHA256.hash(data: bytes)) }
-    }
-
-    /// SHA-256 of a file's content, read in 1 MiB pieces.
-    static func ofFile(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw JobRunError.unreadable(path) }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty { hasher.update(data: data) }
-        return hex(hasher.finalize())
-    }
-
-    /// A model file's identity without reading its weights: every tensor's name, type, shape and chunk checksums
-    /// (the format stores an XXH64 per chunk), and the embedded files' sizes.
-    static func ofModel(_ path: String) throws -> String {
-        let file = try WeightFile(path: path)
-        var parts = [file.metadata.family]
-        for tensor in file.tensors {
-            parts.append("\(tensor.name) \(tensor.dtype) \(tensor.shape) " + tensor.chunks.map { String($0.checksum, radix: 16) }.joined(separator: ","))
-        }
-        for (role, embedded) in file.metadata.tokenizers.sorted(by: { $0.key < $1.key }) { parts.append("\(role) \(embedded.data.count)") }
-        return of(parts)
-    }
-}
-
-enum JobRunError: LocalizedError {
-    case unreadable(String)
-    case cell(String, String)
-
-    var errorDescription: String? {
-        switch self {
-        case .unreadable(let path): "\(path): cannot read the file"
-        case .cell(let cell, let message): "cell '\(cell)': \(message)"
-        }
-    }
-}
-
-/// A deterministic share of the items: item `id` belongs to shard `hash(id) mod count`.
-public struct Shard: Sendable, Equatable {
-    public var index: Int
-    public var count: Int
-
-    public init(index: Int, count: Int) { (self.index, self.count) = (index, count) }
-
-    /// "i/N" with 0 ≤ i < N.
-    public init?(_ text: String) {
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, let index = Int(parts[0]), let count = Int(parts[1]), count > 0, (0..<count).contains(index) else { return nil }
-        (self.index, self.count) = (index, count)
-    }
-
-    /// From Slurm job arrays (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, task ids from SLURM_ARRAY_TASK_MIN) or a
-    /// Kubernetes Indexed Job (JOB_COMPLETION_INDEX, with the count given as `kubernetesCount`).
-    public static func fromEnvironment(_ environment: [String: String], kubernetesCount: Int?) -> Shard? {
-        if let id = environment["SLURM_ARRAY_TASK_ID"].flatMap(Int.init), let count = environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init), count > 0 {
-            let minimum = environment["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
-            return Shard(index: id - minimum, count: count)
-        }
-        if let index = environment["JOB_COMPLETION_INDEX"].flatMap(Int.init), let count = kubernetesCount, count > 0, (0..<count).contains(index) {
-            return Shard(index: index, count: count)
-        }
-        return nil
-    }
-
-    public func contains(_ id: String) -> Bool {
-        // FNV-1a over the id's UTF-8: stable across runs, machines and Swift versions (unlike Hasher).
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Int(hash % UInt64(count)) == index
+        try RecordCoding.encoder().encode(object).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

@@ -69,9 +69,11 @@ struct CaptionBenchmark: ParsableCommand {
         else { throw ValidationError("bench_caption.py failed") }
 
         let records = try String(contentsOfFile: root + "/out/captions.jsonl", encoding: .utf8).split(separator: "\n").map {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            try JSONDecoder().decode(ItemRecord.self, from: Data($0.utf8))
         }
-        let pandaAnswers = records.map { (($0["cells"] as? [String: Any])?["caption"] as? [String: Any])?["text"] as? String ?? "" }
+        let pandaAnswers = records.map { record in
+            if case .generation(let caption) = record.cells["caption"] { caption.text } else { "" }
+        }
         let pandaRate = Double(summary.items) / pandaSeconds
         print(String(format: "%d pictures, %d thread(s), ≤ %d tokens each", summary.items, threads, maxTokens))
         print(String(format: "Panda job, end to end (load, hash, decode, embed, generate, write): %.2f s, %.1f items/s", pandaSeconds, pandaRate))

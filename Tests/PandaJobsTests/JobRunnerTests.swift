@@ -119,10 +119,19 @@ struct JobRunnerTests {
         #expect(again.skipped == 3 && again.modelRuns == 0)
         let edited = try run(job(prompt: "What is {{item.stem}}?"))
         #expect(edited.skipped == 0)
-        #expect(edited.cacheHits == 4)  // picture and sound for the two good items
+        #expect(edited.cacheHits == 9)  // picture and sound for the two good items, the expression's two texts, three labels
         #expect(edited.modelRuns == 2)  // one generation per good item
         let story = try #require(((try records()[1]["cells"] as? [String: Any])?["story"] as? [String: Any])?["turns"] as? [[String: String]])
         #expect(story[0]["prompt"] == "What is panda?")
+    }
+
+    @Test("an item whose saved embedding is gone from the cache runs again instead of dropping out of the .npy")
+    func missingSavedEmbeddingReruns() throws {
+        _ = try run(job())
+        try FileManager.default.removeItem(atPath: directory.file("out/.panda/cache"))
+        let again = try run(job())
+        #expect(again.skipped == 1 && again.succeeded == 2)  // the broken item's error record stands
+        #expect(try NPYArray(path: directory.file("out/scene.npy")).shape == [2, 1024])
     }
 
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
