@@ -51,8 +51,9 @@ public struct Generator {
         self.tokenizer = tokenizer
     }
 
-    /// Appends `prompt` to the context and generates. `onText` receives pieces of text as soon as no stop string
-    /// can still begin in them and they end on a whole character.
+    /// Appends `prompt` to the context and generates. `onText` receives pieces of text as soon as nothing can
+    /// take them back: no stop string can still begin in them, no stop token can still drop them, and they end on
+    /// a whole UTF-8 sequence. The pieces joined are exactly the returned text.
     public func generate(_ prompt: [DecoderInput], options: GenerationOptions, onText: (String) -> Void = { _ in }) throws -> Generation {
         let promptStart = Date()
         let positionsBefore = context.length
@@ -65,9 +66,12 @@ public struct Generator {
         }
         var sampler = Sampler(options.sampling)
         var tokens: [Int] = []
-        var emitted = 0  // characters of the text already passed to onText
+        tokens.reserveCapacity(options.maxNewTokens)
+        var stream = TextStream(
+            tokenizer: tokenizer, stopStrings: options.stopStrings, holdingBackTokens: max(0, (options.stopToken?.dropping ?? 1) - 1),
+            capacity: options.maxNewTokens)
         var stopReason = Generation.StopReason.maxTokens
-        var text = ""
+        var text: String?
         let started = Date()
         var current = sampler.next(context.logits, history: history)
         while true {
@@ -83,21 +87,12 @@ public struct Generator {
                 stopReason = .stopToken(stop.id)
                 break
             }
-            text = tokenizer.decode(tokens)
-            if let stop = options.stopStrings.compactMap({ s in text.range(of: s).map { (s, $0) } }).min(by: { $0.1.lowerBound < $1.1.lowerBound }) {
-                text = String(text[..<stop.1.lowerBound])
-                stopReason = .stopString(stop.0)
+            if let stop = stream.append(current) {
+                text = stop.textBefore
+                stopReason = .stopString(stop.string)
                 break
             }
-            var final = Self.finalPrefixLength(text, holdingBackPrefixesOf: options.stopStrings)
-            if let stop = options.stopToken, stop.dropping > 1 {
-                // The last tokens may yet be dropped by the stop token: hold their text back.
-                final = min(final, tokenizer.decode(Array(tokens.dropLast(stop.dropping - 1))).count)
-            }
-            if final > emitted {
-                onText(String(text.dropFirst(emitted).prefix(final - emitted)))
-                emitted = final
-            }
+            if let piece = stream.takeFinal() { onText(piece) }
             if tokens.count >= options.maxNewTokens { break }
             if context.length >= context.capacity {
                 stopReason = .contextFull
@@ -106,24 +101,87 @@ public struct Generator {
             let next = try context.next(current)
             current = sampler.next(next, history: history)
         }
-        if text.count > emitted { onText(String(text.dropFirst(emitted))) }
+        let finalText = text ?? stream.text
+        if let rest = stream.rest(of: finalText) { onText(rest) }
         return Generation(
-            text: text, tokens: tokens, stopReason: stopReason, promptPositions: promptPositions,
+            text: finalText, tokens: tokens, stopReason: stopReason, promptPositions: promptPositions,
             promptSeconds: promptSeconds, generationSeconds: Date().timeIntervalSince(started))
     }
+}
 
-    /// How many characters of `text` are final: not a trailing partial character (U+FFFD from an unfinished
-    /// byte sequence) and not a tail that could grow into a stop string.
-    static func finalPrefixLength(_ text: String, holdingBackPrefixesOf stops: [String]) -> Int {
-        var length = text.count
-        if text.last == "\u{FFFD}" { length -= 1 }
+/// A generation's text as it grows token by token, and how much of it is final: what no stop string, no tokens a
+/// stop token would drop, and no unfinished UTF-8 sequence can still take back. Counted in bytes: a token can add
+/// a combining mark or a joiner that extends the previous character without adding one.
+public struct TextStream {
+    private var detokenizer: SentencePieceTokenizer.Detokenizer
+    private let stops: [(string: String, bytes: [UInt8])]
+    private let heldTokens: Int
+    /// The stable byte count after each token.
+    private var stableAfterToken: [Int] = []
+    private var emitted = 0
+    /// No stop string ends in the bytes before this (they were stable when searched).
+    private var searched = 0
+
+    /// `holdingBackTokens`: how many of the last tokens a stop token could still drop (PandaGPT's drops one).
+    public init(tokenizer: SentencePieceTokenizer, stopStrings: [String], holdingBackTokens: Int = 0, capacity: Int = 256) {
+        detokenizer = SentencePieceTokenizer.Detokenizer(tokenizer, reservingCapacity: capacity * 8)
+        stops = stopStrings.filter { !$0.isEmpty }.map { ($0, Array($0.utf8)) }
+        heldTokens = holdingBackTokens
+        stableAfterToken.reserveCapacity(capacity)
+    }
+
+    /// The text so far.
+    public var text: String { String(decoding: detokenizer.bytes, as: UTF8.self) }
+
+    /// Adds a token. When the text now contains a stop string, returns the earliest and the text before it.
+    public mutating func append(_ token: Int) -> (string: String, textBefore: String)? {
+        detokenizer.append(token)
+        let bytes = detokenizer.bytes
+        var earliest: (string: String, at: Int)?
         for stop in stops {
-            for prefixLength in stride(from: min(stop.count - 1, length), through: 1, by: -1)
-            where text.prefix(length).hasSuffix(stop.prefix(prefixLength)) {
-                length = min(length, text.prefix(length).count - prefixLength)
+            let from = max(0, searched - (stop.bytes.count - 1))
+            guard let at = Self.firstIndex(of: stop.bytes, in: bytes, from: from) else { continue }
+            if earliest.map({ at < $0.at }) ?? true { earliest = (stop.string, at) }
+        }
+        if let earliest { return (earliest.string, String(decoding: bytes[..<earliest.at], as: UTF8.self)) }
+        let stable = detokenizer.stableCount
+        searched = stable
+        stableAfterToken.append(stable)
+        return nil
+    }
+
+    /// The text that became final since the last call, if any.
+    public mutating func takeFinal() -> String? {
+        let bytes = detokenizer.bytes
+        var final = detokenizer.stableCount
+        if heldTokens > 0 {
+            let kept = stableAfterToken.count - heldTokens
+            final = min(final, kept > 0 ? stableAfterToken[kept - 1] : 0)
+        }
+        // A tail that could grow into a stop string; it starts on the stop string's first byte, so on a character.
+        for stop in stops {
+            for length in stride(from: min(stop.bytes.count - 1, final), through: 1, by: -1)
+            where bytes[(final - length)..<final].elementsEqual(stop.bytes[..<length]) {
+                final -= length
                 break
             }
         }
-        return max(0, length)
+        guard final > emitted else { return nil }
+        defer { emitted = final }
+        return String(decoding: bytes[emitted..<final], as: UTF8.self)
+    }
+
+    /// What is left to stream of the generation's final text (which starts with everything streamed so far).
+    public func rest(of finalText: String) -> String? {
+        let bytes = Array(finalText.utf8)
+        return bytes.count > emitted ? String(decoding: bytes[emitted...], as: UTF8.self) : nil
+    }
+
+    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
+        for index in start...(haystack.count - needle.count) where haystack[index] == needle[0] {
+            if haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
+        }
+        return nil
     }
 }

@@ -4,7 +4,7 @@ import PandaKernels
 /// PandaGPT (openllama.py): ImageBind embeddings, each projected into the decoder's width by `llama_proj` and
 /// summed, become one feature token in a Vicuna v0 conversation.
 public final class PandaGPT: @unchecked Sendable {
-    // @unchecked: immutable after init.
+    // @unchecked: immutable after init but for the answers' context, which a lock keeps to one answer at a time.
     public let decoder: Llama
     public let tokenizer: SentencePieceTokenizer
     /// `llama_proj.weight` [hidden, imagebind_dim] and `llama_proj.bias` [hidden], from the adapter (or, for a
@@ -12,6 +12,10 @@ public final class PandaGPT: @unchecked Sendable {
     let projectionWeight: [Float]
     let projectionBias: [Float]
     public let imagebindDimension: Int
+    /// The context every answer runs in: its KV cache, buffers and thread pool are allocated once, and again only
+    /// when an answer needs more positions or other threads.
+    private(set) var answerContext: LlamaContext?
+    private let answerLock = NSLock()
 
     /// The text before the feature token (after BOS) and the marker that closes it.
     public static let humanStart = "### Human: <Img>"
@@ -86,7 +90,7 @@ public final class PandaGPT: @unchecked Sendable {
         GenerationOptions(maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken)
     }
 
-    /// One answer to `question` about the item whose ImageBind embeddings are given, in a fresh context.
+    /// One answer to `question` about the item whose ImageBind embeddings are given, in an emptied context.
     public func answer(
         embeddings: [[Float]], question: String, history: [Turn] = [], options: GenerationOptions? = nil, threads: Int = ThreadPool.coreCount,
         onText: (String) -> Void = { _ in }
@@ -97,7 +101,21 @@ public final class PandaGPT: @unchecked Sendable {
             if case .tokens(let ids) = input { return count + ids.count }
             return count + 1
         }
-        let context = LlamaContext(model: decoder, capacity: min(decoder.config.maxPositionEmbeddings, promptLength + options.maxNewTokens), threads: threads)
+        answerLock.lock()
+        defer { answerLock.unlock() }
+        let context = reusableContext(positions: promptLength + options.maxNewTokens, threads: threads)
         return try Generator(context: context, tokenizer: tokenizer).generate(prompt, options: options, onText: onText)
+    }
+
+    private func reusableContext(positions: Int, threads: Int) -> LlamaContext {
+        let limit = decoder.config.maxPositionEmbeddings
+        if let context = answerContext, context.capacity >= min(positions, limit), context.pool.threads == max(1, threads) {
+            context.reset()
+            return context
+        }
+        // Grown in steps of 256 positions, so that answers of about the same length keep one context.
+        let context = LlamaContext(model: decoder, capacity: min(limit, (positions + 255) / 256 * 256), threads: threads)
+        answerContext = context
+        return context
     }
 }

@@ -112,37 +112,9 @@ public struct SentencePieceTokenizer: Sendable {
     /// The text of `ids`, as `SentencePieceProcessor.decode(ids)`: control pieces vanish, `▁` becomes a space,
     /// the dummy-prefix space of the first piece is dropped, byte pieces are joined and read as UTF-8.
     public func decode(_ ids: [Int]) -> String {
-        var output: [UInt8] = []
-        var pendingBytes: [UInt8] = []
-        var atStart = true
-        func flushBytes() {
-            guard !pendingBytes.isEmpty else { return }
-            output += Self.utf8ReplacingInvalidBytes(pendingBytes)
-            pendingBytes.removeAll()
-            atStart = false
-        }
-        for id in ids where id >= 0 && id < pieces.count {
-            switch types[id] {
-            case .byte:
-                if let value = Self.byteValue(pieces[id]) { pendingBytes.append(value) }
-            case .control:
-                flushBytes()
-            case .unknown:
-                flushBytes()
-                output += Array(unknownSurface.utf8)
-                atStart = false
-            case .normal, .userDefined, .unused:
-                flushBytes()
-                var piece = Array(pieces[id].utf8)
-                if atStart && (addDummyPrefix || removeExtraWhitespaces) && piece.starts(with: Self.spaceSymbol) {
-                    piece.removeFirst(Self.spaceSymbol.count)
-                }
-                output += Self.replacingSpaceSymbols(piece)
-                atStart = false
-            }
-        }
-        flushBytes()
-        return String(decoding: output, as: UTF8.self)
+        var detokenizer = Detokenizer(self)
+        for id in ids { detokenizer.append(id) }
+        return String(decoding: detokenizer.bytes, as: UTF8.self)
     }
 
     /// The piece text of one id (for printing tokens).
@@ -301,5 +273,66 @@ public struct SentencePieceTokenizer: Sendable {
             }
         }
         return out
+    }
+}
+
+extension SentencePieceTokenizer {
+    /// The text of a growing id sequence, one id at a time: always the bytes `decode` gives for all ids so far,
+    /// without decoding them again at every token.
+    public struct Detokenizer: Sendable {
+        let tokenizer: SentencePieceTokenizer
+        /// UTF-8 of the text before `pendingBytes`.
+        private var settled: [UInt8] = []
+        /// Byte pieces not yet followed by another piece: they may still complete a UTF-8 sequence.
+        private var pendingBytes: [UInt8] = []
+        private var atStart = true
+
+        public init(_ tokenizer: SentencePieceTokenizer, reservingCapacity bytes: Int = 0) {
+            self.tokenizer = tokenizer
+            settled.reserveCapacity(bytes)
+        }
+
+        public mutating func append(_ id: Int) {
+            guard id >= 0 && id < tokenizer.pieces.count else { return }
+            switch tokenizer.types[id] {
+            case .byte:
+                if let value = SentencePieceTokenizer.byteValue(tokenizer.pieces[id]) { pendingBytes.append(value) }
+            case .control:
+                flushBytes()
+            case .unknown:
+                flushBytes()
+                settled += tokenizer.unknownSurface.utf8
+                atStart = false
+            case .normal, .userDefined, .unused:
+                flushBytes()
+                var piece = Array(tokenizer.pieces[id].utf8)
+                if atStart && (tokenizer.addDummyPrefix || tokenizer.removeExtraWhitespaces) && piece.starts(with: SentencePieceTokenizer.spaceSymbol) {
+                    piece.removeFirst(SentencePieceTokenizer.spaceSymbol.count)
+                }
+                settled += SentencePieceTokenizer.replacingSpaceSymbols(piece)
+                atStart = false
+            }
+        }
+
+        private mutating func flushBytes() {
+            guard !pendingBytes.isEmpty else { return }
+            settled += SentencePieceTokenizer.utf8ReplacingInvalidBytes(pendingBytes)
+            pendingBytes.removeAll(keepingCapacity: true)
+            atStart = false
+        }
+
+        /// The UTF-8 of the text so far, as `decode` gives it.
+        public var bytes: [UInt8] { pendingBytes.isEmpty ? settled : settled + SentencePieceTokenizer.utf8ReplacingInvalidBytes(pendingBytes) }
+
+        /// How many leading bytes of `bytes` no later id can change: all but a trailing UTF-8 sequence that byte
+        /// pieces have begun and not finished (it reads as U+FFFD now and may become a character).
+        public var stableCount: Int {
+            var complete = pendingBytes.count
+            if let lead = pendingBytes.lastIndex(where: { $0 & 0xC0 != 0x80 }), pendingBytes[lead] >= 0xC2, pendingBytes[lead] < 0xF5,
+               pendingBytes.count - lead < SentencePieceTokenizer.utf8Length(pendingBytes[lead]) {
+                complete = lead
+            }
+            return settled.count + SentencePieceTokenizer.utf8ReplacingInvalidBytes(Array(pendingBytes[..<complete])).count
+        }
     }
 }
