@@ -44,6 +44,8 @@ public final class JobRunner {
     private var embeddings: EmbeddingService!
     private var galleries: [String: [Candidate]] = [:]
     private var jobFingerprint = ""
+    /// Items of a batch that was in flight when an earlier run died, not yet retried alone.
+    private var suspects: Set<String> = []
 
     public init(plan: JobPlan, options: RunOptions) throws {
         self.plan = plan
@@ -88,7 +90,12 @@ public final class JobRunner {
         let items = plan.items.filter { options.shard?.contains($0.id) ?? true }
         summary.items = items.count
         var committed = try store.committedRecords()
+        let crash = store.inFlight()
+        suspects = Set(crash?.suspects ?? []).subtracting(committed.keys)
         progress.start(total: items.count)
+        if !suspects.isEmpty {
+            progress.warning("the last run stopped while \(suspects.count) items were in flight; they run one at a time now, so that one that crashes again is recorded as failed")
+        }
 
         var pending: [ItemState] = []
         for item in items {
@@ -105,13 +112,24 @@ public final class JobRunner {
                 progress.item(id: item.id, status: "skipped", tokens: 0)
                 continue
             }
-            pending.append(state)
-            if pending.count == options.batchSize {
-                try process(pending, committed: &committed)
-                pending.removeAll()
+            if let crash, item.id == crash.alone {
+                // It took the process down in a batch and again alone: record it and go on, so the job can finish.
+                state.fail(crash.cell ?? "inputs", "crashed the process, in a batch and then alone; not tried again unless --retry-failed")
+                try commit(state, committed: &committed)
+                suspects.remove(item.id)
+            } else if suspects.contains(item.id) {
+                try process([state], committed: &committed)
+                suspects.remove(item.id)
+            } else {
+                pending.append(state)
+                if pending.count == options.batchSize {
+                    try process(pending, committed: &committed)
+                    pending.removeAll()
+                }
             }
         }
         if !pending.isEmpty { try process(pending, committed: &committed) }
+        try store.clearInFlight()
         summary.cacheHits += embeddings.cacheHits
         summary.modelRuns += embeddings.modelRuns
 
@@ -158,11 +176,20 @@ public final class JobRunner {
 
     // MARK: Items
 
+    /// Runs a batch through the cells and commits its records. A suspect of an earlier crash comes alone, and the
+    /// in-flight file names it and its cell, so that a second crash is pinned on it.
     private func process(_ batch: [ItemState], committed: inout [String: ItemRecord]) throws {
+        let alone = batch.count == 1 && suspects.contains(batch[0].item.id) ? batch[0].item.id : nil
+        var inFlight = ResultStore.InFlight(suspects: suspects.union(batch.map(\.item.id)).sorted(), alone: alone)
+        try store.markInFlight(inFlight)
         for state in batch { state.started = Date() }
         for cell in plan.order {
             let live = batch.filter { $0.failure == nil }
             guard !live.isEmpty else { break }
+            if alone != nil {
+                inFlight.cell = cell.name
+                try store.markInFlight(inFlight)
+            }
             switch cell.body {
             case .encode(let encode): try runEncode(cell, encode, live)
             case .combine(let expression): try runCombine(cell, expression, live)
@@ -172,19 +199,21 @@ public final class JobRunner {
             case .write(let write): try runSidecars(cell, write, live)
             }
         }
-        for state in batch {
-            var files: [String: String] = [:]
-            for case let (kind, .file(path)) in state.item.sources { files[kind.rawValue] = path }
-            var text: String?
-            if case .literal(let literal) = state.item.sources[.text] { text = literal }
-            let record = ItemRecord(
-                id: state.item.id, key: state.key, status: state.failure == nil ? .ok : .error, files: files, models: modelFingerprints,
-                seconds: (Date().timeIntervalSince(state.started) * 1000).rounded() / 1000, text: text, error: state.failure, cells: state.results)
-            if state.failure == nil { summary.succeeded += 1 } else { summary.failed += 1 }
-            try store.commit(record)
-            committed[state.item.id] = record
-            progress.item(id: state.item.id, status: record.status.rawValue, tokens: record.generatedTokens, error: state.failure.map { "\($0.cell): \($0.message)" })
-        }
+        for state in batch { try commit(state, committed: &committed) }
+    }
+
+    private func commit(_ state: ItemState, committed: inout [String: ItemRecord]) throws {
+        var files: [String: String] = [:]
+        for case let (kind, .file(path)) in state.item.sources { files[kind.rawValue] = path }
+        var text: String?
+        if case .literal(let literal) = state.item.sources[.text] { text = literal }
+        let record = ItemRecord(
+            id: state.item.id, key: state.key, status: state.failure == nil ? .ok : .error, files: files, models: modelFingerprints,
+            seconds: (Date().timeIntervalSince(state.started) * 1000).rounded() / 1000, text: text, error: state.failure, cells: state.results)
+        if state.failure == nil { summary.succeeded += 1 } else { summary.failed += 1 }
+        try store.commit(record)
+        committed[state.item.id] = record
+        progress.item(id: state.item.id, status: record.status.rawValue, tokens: record.generatedTokens, error: state.failure.map { "\($0.cell): \($0.message)" })
     }
 
     private func describe(_ error: Error) -> String { (error as? LocalizedError)?.errorDescription ?? "\(error)" }

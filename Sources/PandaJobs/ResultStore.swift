@@ -5,6 +5,7 @@ import Foundation
 final class ResultStore {
     let directory: String
     let logPath: String
+    private let inFlightPath: String
     private let cacheDirectory: String
     private var log: FileHandle?
     private var unsyncedSince: Date?
@@ -15,6 +16,7 @@ final class ResultStore {
         directory = (outputDirectory as NSString).appendingPathComponent(".panda")
         cacheDirectory = (directory as NSString).appendingPathComponent("cache")
         logPath = (directory as NSString).appendingPathComponent(shard.map { "records.shard-\($0.index)-of-\($0.count).jsonl" } ?? "records.jsonl")
+        inFlightPath = (directory as NSString).appendingPathComponent(shard.map { "in-flight.shard-\($0.index)-of-\($0.count).json" } ?? "in-flight.json")
         try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
     }
 
@@ -74,6 +76,32 @@ final class ResultStore {
     func compact(_ records: [ItemRecord]) throws {
         try close()
         try RecordCoding.lines(records).write(to: URL(fileURLWithPath: logPath), options: .atomic)
+    }
+
+    // MARK: Items in flight
+
+    /// What a run was processing, written before each batch and removed when the run ends: finding it at the start
+    /// of a run means the last one died (a crash, an abort, kill -9, the kernel's out-of-memory killer) while these
+    /// items were uncommitted.
+    struct InFlight: Codable, Equatable {
+        /// The batch in flight, and the items of an earlier crashed batch still to be retried one at a time.
+        var suspects: [String]
+        /// The suspect being retried alone, and its cell at the moment.
+        var alone: String?
+        var cell: String?
+    }
+
+    func inFlight() -> InFlight? {
+        FileManager.default.contents(atPath: inFlightPath).flatMap { try? JSONDecoder().decode(InFlight.self, from: $0) }
+    }
+
+    /// A process that dies leaves the page cache as it was, so the file needs no fsync to survive a crash.
+    func markInFlight(_ state: InFlight) throws {
+        try RecordCoding.encoder().encode(state).write(to: URL(fileURLWithPath: inFlightPath), options: .atomic)
+    }
+
+    func clearInFlight() throws {
+        if FileManager.default.fileExists(atPath: inFlightPath) { try FileManager.default.removeItem(atPath: inFlightPath) }
     }
 
     // MARK: Cache

@@ -134,6 +134,26 @@ struct JobRunnerTests {
         #expect(try NPYArray(path: directory.file("out/scene.npy")).shape == [2, 1024])
     }
 
+    @Test("an item that crashed the process in a batch and again alone is recorded as failed, and the job goes on")
+    func crashedItemIsRecordedAndSkipped() throws {
+        // What the in-flight file holds when the process died in 'sound' while retrying 'panda' alone, after a batch
+        // of both had died before.
+        try FileManager.default.createDirectory(atPath: directory.file("out/.panda"), withIntermediateDirectories: true)
+        try #"{"alone":"panda","cell":"sound","suspects":["panda","portrait"]}"#.write(toFile: directory.file("out/.panda/in-flight.json"), atomically: true, encoding: .utf8)
+        let summary = try run(job())
+        #expect(summary.succeeded == 1 && summary.failed == 2)
+        let records = try records()
+        let panda = try #require(records.first { $0["id"] as? String == "panda" })
+        #expect(panda["status"] as? String == "error")
+        #expect((panda["error"] as? [String: String])?["cell"] == "sound")
+        #expect((panda["error"] as? [String: String])?["message"]?.hasPrefix("crashed the process") == true)
+        #expect(records.first { $0["id"] as? String == "portrait" }?["status"] as? String == "ok")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("out/.panda/in-flight.json")))
+        #expect(try run(job()).skipped == 3)
+        let retried = try run(job()) { $0.retryFailed = true }
+        #expect(retried.skipped == 1 && retried.succeeded == 2)  // panda runs again and succeeds
+    }
+
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
     func retryFailed() throws {
         _ = try run(job())
