@@ -83,7 +83,7 @@ let package = Package(
             dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaMediaTests", dependencies: ["PandaMedia", "PandaTestSupport"]),
-        .testTarget(name: "PandaJobsTests", dependencies: ["PandaJobs", "PandaModels", "PandaMedia", "PandaTestSupport"]),
+        .testTarget(name: "PandaJobsTests", dependencies: ["PandaJobs", "PandaModels", "PandaMedia", "PandaFormat", "PandaTestSupport"]),
         .testTarget(
             name: "PandaCLITests", dependencies: ["PandaFormat", "PandaModels", "PandaMedia", "PandaTestSupport", "panda-convert", "panda-run"]),
     ],

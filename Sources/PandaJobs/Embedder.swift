@@ -42,6 +42,9 @@ public final class Embedder: @unchecked Sendable {
             for start in stride(from: 0, to: indices.count, by: batchSize) {
                 let batch = Array(indices[start..<min(start + batchSize, indices.count)])
                 let embeddings = try model.embed(modelInput(batch.map { inputs[$0] }))
+                for embedding in embeddings where !embedding.allSatisfy(\.isFinite) {
+                    throw ModelError.nonFinite(path: model.weights.path, output: "\(inputs[batch[0]].kind.rawValue) embedding")
+                }
                 for (index, embedding) in zip(batch, embeddings) { result[index] = embedding }
             }
         }

@@ -45,4 +45,13 @@ enum Fingerprint {
         for (role, embedded) in file.metadata.tokenizers.sorted(by: { $0.key < $1.key }) { parts.append("\(role) \(embedded.data.count)") }
         return of(parts)
     }
+
+    /// A model file as it is on disk now: its path, size, modification time and `ofModel` fingerprint, so that a
+    /// file replaced or rewritten in place is checked again.
+    static func ofModelFile(_ path: String, fingerprint: String) throws -> String {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes[.size] as? NSNumber)?.intValue ?? -1
+        let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return of([URL(fileURLWithPath: path).standardizedFileURL.path, String(size), String(modified), fingerprint])
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PandaFormat
 import PandaMedia
 import PandaModels
 
@@ -80,9 +81,8 @@ public final class JobRunner {
 
     public func run() throws -> RunSummary {
         let started = Date()
-        for (role, path) in [("imagebind", plan.imagebindPath), ("decoder", plan.decoderPath), ("adapter", plan.adapterPath)] {
-            if let path { modelFingerprints[role] = try Fingerprint.ofModel(path) }
-        }
+        for (role, path) in modelPaths { modelFingerprints[role] = try Fingerprint.ofModel(path) }
+        try verifyModelsOnce()
         embeddings = EmbeddingService(store: store, modelFingerprint: modelFingerprints["imagebind"] ?? "", loadEmbedder: embedder)
         let jobText = (try? String(contentsOfFile: plan.job.path, encoding: .utf8)) ?? ""
         jobFingerprint = Fingerprint.of([jobText] + modelFingerprints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
@@ -144,6 +144,25 @@ public final class JobRunner {
         progress.finish(summary)
         if options.progress == .bar { printResults(records) }
         return summary
+    }
+
+    private var modelPaths: [(role: String, path: String)] {
+        [("imagebind", plan.imagebindPath), ("decoder", plan.decoderPath), ("adapter", plan.adapterPath)].compactMap { role, path in path.map { (role, $0) } }
+    }
+
+    /// Checks every chunk checksum of each model file the first time this job uses it (recorded under `.panda/`, so
+    /// later runs and resumes skip it): loading maps the weights without reading them, so damage that keeps the
+    /// values finite would otherwise give wrong answers without a word.
+    private func verifyModelsOnce() throws {
+        var verified = store.verifiedModels()
+        let before = verified.count
+        for (role, path) in modelPaths {
+            let identity = try Fingerprint.ofModelFile(path, fingerprint: modelFingerprints[role]!)
+            guard !verified.contains(identity) else { continue }
+            if let failure = try WeightFile(path: path).verify().first { throw failure }
+            verified.insert(identity)
+        }
+        if verified.count > before { try store.recordVerifiedModels(verified) }
     }
 
     /// Whether the embeddings the job's `.npy` outputs take from a successful record are in the cache. A record from
@@ -267,6 +286,7 @@ public final class JobRunner {
                     },
                     embedText: { try self.embeddings.text($0).vector })
                 guard case .vector(let vector) = value else { throw JobRunError.cell(cell.name, "the expression gives a number, not an embedding") }
+                guard vector.allSatisfy(\.isFinite) else { throw JobRunError.cell(cell.name, "the expression gives NaN or infinite values") }
                 // Stored under its own content, so the record can name it like any other embedding.
                 let key = Fingerprint.of(floats: vector)
                 try store.storeEmbedding(key, vector)

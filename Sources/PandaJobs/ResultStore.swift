@@ -104,6 +104,20 @@ final class ResultStore {
         if FileManager.default.fileExists(atPath: inFlightPath) { try FileManager.default.removeItem(atPath: inFlightPath) }
     }
 
+    // MARK: Verified models
+
+    private var verifiedPath: String { (directory as NSString).appendingPathComponent("verified-models.json") }
+
+    /// Identities (see `Fingerprint.ofModelFile`) of the model files whose every chunk checksum a run of this job
+    /// has checked.
+    func verifiedModels() -> Set<String> {
+        FileManager.default.contents(atPath: verifiedPath).flatMap { try? JSONDecoder().decode(Set<String>.self, from: $0) } ?? []
+    }
+
+    func recordVerifiedModels(_ identities: Set<String>) throws {
+        try RecordCoding.encoder().encode(identities.sorted()).write(to: URL(fileURLWithPath: verifiedPath), options: .atomic)
+    }
+
     // MARK: Cache
 
     private func cachePath(_ key: String, _ suffix: String) -> String {

@@ -58,6 +58,7 @@ public struct Generator {
         let promptStart = Date()
         let positionsBefore = context.length
         try context.evaluate(prompt)
+        try checkFinite(context.logits, token: 0)
         let promptPositions = context.length - positionsBefore
         let promptSeconds = Date().timeIntervalSince(promptStart)
         var history: [Int] = prompt.flatMap { input -> [Int] in
@@ -99,6 +100,7 @@ public struct Generator {
                 break
             }
             let next = try context.next(current)
+            try checkFinite(next, token: tokens.count)
             current = sampler.next(next, history: history)
         }
         let finalText = text ?? stream.text
@@ -106,6 +108,14 @@ public struct Generator {
         return Generation(
             text: finalText, tokens: tokens, stopReason: stopReason, promptPositions: promptPositions,
             promptSeconds: promptSeconds, generationSeconds: Date().timeIntervalSince(started))
+    }
+
+    /// A NaN in the weights turns every logit into NaN, and sampling would then pick token 0 forever.
+    private func checkFinite(_ logits: UnsafeMutableBufferPointer<Float>, token: Int) throws {
+        guard logits.allSatisfy(\.isFinite) else {
+            throw ModelError.nonFinite(path: context.model.adapter.map { "\(context.model.weights.path) with \($0.path)" } ?? context.model.weights.path,
+                                       output: "logits for generated token \(token)")
+        }
     }
 }
 

@@ -9,6 +9,8 @@ public enum ModelError: LocalizedError, Equatable, Sendable {
     case missingTensor(path: String, tensor: String)
     case badTensor(path: String, tensor: String, reason: String)
     case badInput(reason: String)
+    /// NaN or infinity out of a model given finite inputs: its weights are damaged (or overflow).
+    case nonFinite(path: String, output: String)
 
     public var errorDescription: String? {
         switch self {
@@ -17,6 +19,8 @@ public enum ModelError: LocalizedError, Equatable, Sendable {
         case .missingTensor(let path, let tensor): "\(path): tensor \(tensor) is missing"
         case .badTensor(let path, let tensor, let reason): "\(path): tensor \(tensor): \(reason)"
         case .badInput(let reason): reason
+        case .nonFinite(let path, let output):
+            "\(path): the model gave NaN or infinite \(output); its weights may be damaged (panda-convert verify checks every checksum)"
         }
     }
 }

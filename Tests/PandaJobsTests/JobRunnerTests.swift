@@ -1,4 +1,5 @@
 import Foundation
+import PandaFormat
 import PandaJobs
 import PandaMedia
 import PandaModels
@@ -152,6 +153,77 @@ struct JobRunnerTests {
         #expect(try run(job()).skipped == 3)
         let retried = try run(job()) { $0.retryFailed = true }
         #expect(retried.skipped == 1 && retried.succeeded == 2)  // panda runs again and succeeds
+    }
+
+    /// A copy of a model file with one NaN as the first value of `tensor` (an f32 tensor) and valid checksums: what
+    /// converting a checkpoint that holds a NaN gives.
+    private func withNaN(_ path: String, in tensor: String) throws -> String {
+        let copy = directory.file("nan-" + (path as NSString).lastPathComponent)
+        let source = try WeightFile(path: path)
+        let writer = try WeightFileWriter(path: copy)
+        for info in source.tensors {
+            var data = try source.bytes(info.name).withUnsafeBytes { Data($0) }
+            if info.name == tensor {
+                #expect(info.dtype == .f32)
+                data.replaceSubrange(0..<4, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+            }
+            try data.withUnsafeBytes { try writer.add(name: info.name, dtype: info.dtype, shape: info.shape, bytes: $0) }
+        }
+        try writer.finish(metadata: source.metadata)
+        return copy
+    }
+
+    /// A copy of a model file with one byte of `tensor` (stored raw) changed after conversion: damage only the chunk
+    /// checksums can see.
+    private func damaged(_ path: String, in tensor: String, copy: String? = nil) throws -> String {
+        let copy = copy ?? directory.file("damaged-" + (path as NSString).lastPathComponent)
+        if !FileManager.default.fileExists(atPath: copy) { try FileManager.default.copyItem(atPath: path, toPath: copy) }
+        let info = try #require(try WeightFile(path: copy).tensors.first { $0.name == tensor })
+        #expect(info.storage == .raw)
+        let handle = try #require(FileHandle(forUpdatingAtPath: copy))
+        try handle.seek(toOffset: UInt64(info.dataOffset))
+        let byte = try #require(try handle.read(upToCount: 1)).first! ^ 0x40
+        try handle.seek(toOffset: UInt64(info.dataOffset))
+        try handle.write(contentsOf: Data([byte]))
+        try handle.close()
+        return copy
+    }
+
+    @Test("a model file damaged after conversion is refused before any item runs, naming the tensor; checked once per file")
+    func damagedModelIsRefused() throws {
+        let imagebind = try damaged(Self.imagebind, in: "modality_heads.vision.2.weight")
+        #expect {
+            try run(job().replacingOccurrences(of: Self.imagebind, with: imagebind))
+        } throws: { error in
+            (error as? LocalizedError)?.errorDescription?.contains("modality_heads.vision.2.weight") == true
+        }
+        // Checked once and recorded (later runs trust the record for a file of the same path, size, modification time
+        // and header); a file changed since is checked again.
+        let good = directory.file("good-imagebind.panda")
+        try FileManager.default.copyItem(atPath: Self.imagebind, toPath: good)
+        #expect(try run(job().replacingOccurrences(of: Self.imagebind, with: good)).succeeded == 2)
+        let recorded = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: directory.file("out/.panda/verified-models.json"))))
+        #expect(recorded.count == 3)
+        _ = try damaged(Self.imagebind, in: "modality_heads.vision.2.weight", copy: good)
+        #expect(throws: FormatError.self) { try run(job().replacingOccurrences(of: Self.imagebind, with: good)) }
+    }
+
+    @Test("a NaN in a model's weights makes each item an error naming the model, not NaN embeddings or captions")
+    func nonFiniteOutputsAreErrors() throws {
+        let imagebind = try withNaN(Self.imagebind, in: "modality_heads.vision.2.weight")
+        let decoder = try withNaN(Self.decoder, in: "model.norm.weight")
+        let summary = try run(job().replacingOccurrences(of: Self.imagebind, with: imagebind))
+        #expect(summary.succeeded == 0 && summary.failed == 3)
+        for record in try records() where record["id"] as? String != "broken" {
+            let error = try #require(record["error"] as? [String: String])
+            #expect(error["cell"] == "picture" && error["message"]?.hasPrefix("\(imagebind): the model gave NaN or infinite image embedding") == true, "\(error)")
+        }
+        try FileManager.default.removeItem(atPath: directory.file("out"))
+        _ = try run(job().replacingOccurrences(of: Self.decoder, with: decoder))
+        for record in try records() where record["id"] as? String != "broken" {
+            let error = try #require(record["error"] as? [String: String])
+            #expect(error["cell"] == "story" && error["message"]?.contains("\(decoder) with ") == true && error["message"]?.contains("NaN or infinite logits") == true, "\(error)")
+        }
     }
 
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
