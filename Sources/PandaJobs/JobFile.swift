@@ -61,7 +61,8 @@ public struct CellSpec: Sendable {
     public struct Classify: Sendable { public var embedding: String; public var labels: [String]; public var top: Int }
     public struct Retrieve: Sendable { public var embedding: String; public var from: String; public var kind: MediaKind; public var top: Int }
     public struct Write: Sendable {
-        public enum SidecarPolicy: String, CaseIterable, Sendable { case skip, overwrite, append, prepend }
+        /// `overwrite` replaces only a file this job wrote before; `replace` replaces any file, a user's too.
+        public enum SidecarPolicy: String, CaseIterable, Sendable { case skip, overwrite, replace, append, prepend }
         public var jsonl: String?
         public var csv: String?
         public var report: String?
@@ -251,7 +252,7 @@ extension JobFile {
                 let policyName = try fields["policy"].map { try reader.string($0, what: "policy") } ?? "skip"
                 guard let policy = CellSpec.Write.SidecarPolicy(rawValue: policyName) else {
                     throw reader.error(
-                        at: fields["policy"]!, "policy must be skip, overwrite, append or prepend, not '\(policyName)'"
+                        at: fields["policy"]!, "policy must be skip, overwrite, replace, append or prepend, not '\(policyName)'"
                             + JobError.suggestion(for: policyName, among: CellSpec.Write.SidecarPolicy.allCases.map(\.rawValue)))
                 }
                 var fileExtension = try fields["extension"].map { try reader.string($0, what: "extension") } ?? "txt"

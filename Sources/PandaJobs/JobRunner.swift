@@ -27,6 +27,9 @@ public struct RunSummary: Sendable {
     public var generatedTokens = 0
     public var seconds = 0.0
     public var outputs: [String] = []
+    /// Existing files a sidecar was not written over: under `skip`, and under `overwrite` when this job had not
+    /// written them.
+    public var sidecarsLeftAlone: [String] = []
 }
 
 /// Runs a planned job: items in batches through the cells in dependency order, each item's result committed to the
@@ -45,6 +48,8 @@ public final class JobRunner {
     private var embeddings: EmbeddingService!
     private var galleries: [String: [Candidate]] = [:]
     private var jobFingerprint = ""
+    /// The records found at the start of the run, whatever their key: what earlier runs wrote.
+    private var earlierRecords: [String: ItemRecord] = [:]
     /// Items of a batch that was in flight when an earlier run died, not yet retried alone.
     private var suspects: Set<String> = []
 
@@ -90,6 +95,7 @@ public final class JobRunner {
         let items = plan.items.filter { options.shard?.contains($0.id) ?? true }
         summary.items = items.count
         var committed = try store.committedRecords()
+        earlierRecords = committed
         let crash = store.inFlight()
         suspects = Set(crash?.suspects ?? []).subtracting(committed.keys)
         progress.start(total: items.count)
@@ -443,16 +449,24 @@ public final class JobRunner {
             let content: String?
             switch sidecar.policy {
             case .skip: content = existing == nil ? text + "\n" : nil
-            case .overwrite: content = text + "\n"
+            case .overwrite: content = existing == nil || wroteBefore(path, cell: cell.name, item: state.item.id) ? text + "\n" : nil
+            case .replace: content = text + "\n"
             case .append: content = existing.map { $0.hasSuffix(text + "\n") ? nil : $0 + text + "\n" } ?? text + "\n"
             case .prepend: content = existing.map { $0.hasPrefix(text + "\n") ? nil : text + "\n" + $0 } ?? text + "\n"
             }
             do {
                 if let content { try content.write(toFile: path, atomically: true, encoding: .utf8) }
+                if content == nil && existing != nil && (sidecar.policy == .skip || sidecar.policy == .overwrite) { summary.sidecarsLeftAlone.append(path) }
                 state.results[cell.name] = .sidecar(.init(sidecar: path, written: content != nil))
             } catch {
                 state.fail(cell.name, "cannot write the sidecar \(path): \(describe(error))")
             }
         }
+    }
+
+    /// Whether an earlier run of this job wrote the sidecar at `path` (its record log says so).
+    private func wroteBefore(_ path: String, cell: String, item: String) -> Bool {
+        guard case .sidecar(let outcome) = earlierRecords[item]?.cells[cell] else { return false }
+        return outcome.sidecar == path && outcome.written
     }
 }

@@ -54,12 +54,17 @@ final class ProgressReporter {
         case .json:
             emit(["event": "summary", "items": summary.items, "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped,
                   "cache_hits": summary.cacheHits, "model_runs": summary.modelRuns, "tokens": summary.generatedTokens,
-                  "seconds": (summary.seconds * 1000).rounded() / 1000, "outputs": summary.outputs])
+                  "seconds": (summary.seconds * 1000).rounded() / 1000, "outputs": summary.outputs,
+                  "sidecars_left_alone": summary.sidecarsLeftAlone])
         case .bar:
             write(clear + line() + "\n")
             write("\(summary.succeeded) succeeded, \(summary.failed) failed (\(summary.skipped) unchanged since the last run), "
                 + "\(summary.cacheHits) cached results, \(summary.generatedTokens) tokens generated, \(String(format: "%.1f", summary.seconds)) s\n")
             for output in summary.outputs { write("wrote \(output)\n") }
+            if let first = summary.sidecarsLeftAlone.first {
+                let more = summary.sidecarsLeftAlone.count > 1 ? " and \(summary.sidecarsLeftAlone.count - 1) more" : ""
+                write("left \(summary.sidecarsLeftAlone.count) existing sidecar files alone, not written by this job (\(first)\(more)); policy: replace writes over them\n")
+            }
         }
     }
 

@@ -131,6 +131,11 @@ struct ExampleJobTests {
         let jobs = scratch.file("Jobs")
         if !FileManager.default.fileExists(atPath: jobs) {
             try FileManager.default.copyItem(atPath: Self.repository + "/Jobs", toPath: jobs)
+            // As a fresh clone has it: without the outputs and sidecar captions of runs in the working tree.
+            try? FileManager.default.removeItem(atPath: jobs + "/out")
+            for name in try FileManager.default.contentsOfDirectory(atPath: jobs + "/media/photos") where name.hasSuffix(".txt") {
+                try FileManager.default.removeItem(atPath: jobs + "/media/photos/" + name)
+            }
             try FileManager.default.createSymbolicLink(atPath: scratch.file("Weights"), withDestinationPath: Self.repository + "/Weights")
         }
         let validate = try Executable.run("panda-run", ["validate", "\(jobs)/\(job).yaml"])

@@ -226,6 +226,21 @@ struct JobRunnerTests {
         }
     }
 
+    @Test("sidecar 'overwrite' replaces only files this job wrote and keeps a user's, which the summary names; 'replace' replaces both")
+    func overwriteKeepsUsersFiles() throws {
+        let notes = directory.file("images/portrait.txt")
+        try "my own notes\n".write(toFile: notes, atomically: true, encoding: .utf8)
+        let first = try run(job())
+        #expect(try String(contentsOfFile: notes, encoding: .utf8) == "my own notes\n")
+        #expect(first.sidecarsLeftAlone == [notes])
+        let written = try String(contentsOfFile: directory.file("images/panda.txt"), encoding: .utf8)
+        let edited = try run(job(prompt: "What is {{item.stem}}?"))  // every item runs again
+        #expect(try String(contentsOfFile: directory.file("images/panda.txt"), encoding: .utf8) != written)
+        #expect(try String(contentsOfFile: notes, encoding: .utf8) == "my own notes\n" && edited.sidecarsLeftAlone == [notes])
+        let replaced = try run(job(prompt: "What is {{item.stem}}?").replacingOccurrences(of: "policy: overwrite", with: "policy: replace"))
+        #expect(try String(contentsOfFile: notes, encoding: .utf8) != "my own notes\n" && replaced.sidecarsLeftAlone.isEmpty)
+    }
+
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
     func retryFailed() throws {
         _ = try run(job())
