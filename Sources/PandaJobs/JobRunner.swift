@@ -11,6 +11,8 @@ public struct RunOptions: Sendable {
     public var progress: Progress = .bar
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var batchSize = 8
+    /// Checked between items: once it holds a signal, the run commits nothing more, writes its outputs and returns.
+    public var stop: StopRequest?
 
     public init() {}
 }
@@ -30,6 +32,8 @@ public struct RunSummary: Sendable {
     /// Existing files a sidecar was not written over: under `skip`, and under `overwrite` when this job had not
     /// written them.
     public var sidecarsLeftAlone: [String] = []
+    /// The signal that stopped the run before every item was done.
+    public var interruptedBy: Int32?
 }
 
 /// Runs a planned job: items in batches through the cells in dependency order, each item's result committed to the
@@ -104,38 +108,17 @@ public final class JobRunner {
         }
 
         var pending: [ItemState] = []
-        for item in items {
-            let state = ItemState(item: item)
-            do {
-                for (kind, source) in item.sources { state.sourceHashes[kind] = try EmbeddingService.sourceHash(source) }
-            } catch {
-                state.fail("inputs", describe(error))
+        do {
+            for item in items {
+                try processItem(item, pending: &pending, committed: &committed, crash: crash)
             }
-            state.key = Fingerprint.of([jobFingerprint, item.id] + MediaKind.allCases.map { state.sourceHashes[$0] ?? "" })
-            if let record = committed[item.id], record.key == state.key, !(options.retryFailed && record.status == .error), hasSavedEmbeddings(record) {
-                summary.skipped += 1
-                if record.status == .error { summary.failed += 1 } else { summary.succeeded += 1 }
-                progress.item(id: item.id, status: "skipped", tokens: 0)
-                continue
-            }
-            if let crash, item.id == crash.alone {
-                // It took the process down in a batch and again alone: record it and go on, so the job can finish.
-                state.fail(crash.cell ?? "inputs", "crashed the process, in a batch and then alone; not tried again unless --retry-failed")
-                try commit(state, committed: &committed)
-                suspects.remove(item.id)
-            } else if suspects.contains(item.id) {
-                try process([state], committed: &committed)
-                suspects.remove(item.id)
-            } else {
-                pending.append(state)
-                if pending.count == options.batchSize {
-                    try process(pending, committed: &committed)
-                    pending.removeAll()
-                }
-            }
+            if !pending.isEmpty { try process(pending, committed: &committed) }
+            try store.clearInFlight()
+        } catch JobRunError.interrupted {
+            // The batch in flight is abandoned uncommitted; it runs again on resume, as if never started.
+            try store.clearInFlight()
+            summary.interruptedBy = options.stop?.signal
         }
-        if !pending.isEmpty { try process(pending, committed: &committed) }
-        try store.clearInFlight()
         summary.cacheHits += embeddings.cacheHits
         summary.modelRuns += embeddings.modelRuns
 
@@ -147,9 +130,47 @@ public final class JobRunner {
         if !unchanged { try store.compact(records) }
         summary.outputs = unchanged ? writer.outputPaths : try writer.write(records)
         summary.seconds = Date().timeIntervalSince(started)
-        progress.finish(summary)
+        if summary.interruptedBy != nil {
+            progress.interrupted(summary, committed: records.count)
+        } else {
+            progress.finish(summary)
+        }
         if options.progress == .bar { printResults(records) }
         return summary
+    }
+
+    /// Skips an item whose record is current, or runs it: alone if it was in flight when an earlier run died, or in
+    /// a batch with the next ones.
+    private func processItem(_ item: Item, pending: inout [ItemState], committed: inout [String: ItemRecord], crash: ResultStore.InFlight?) throws {
+        if options.stop?.signal != nil { throw JobRunError.interrupted }
+        let state = ItemState(item: item)
+        do {
+            for (kind, source) in item.sources { state.sourceHashes[kind] = try EmbeddingService.sourceHash(source) }
+        } catch {
+            state.fail("inputs", describe(error))
+        }
+        state.key = Fingerprint.of([jobFingerprint, item.id] + MediaKind.allCases.map { state.sourceHashes[$0] ?? "" })
+        if let record = committed[item.id], record.key == state.key, !(options.retryFailed && record.status == .error), hasSavedEmbeddings(record) {
+            summary.skipped += 1
+            if record.status == .error { summary.failed += 1 } else { summary.succeeded += 1 }
+            progress.item(id: item.id, status: "skipped", tokens: 0)
+            return
+        }
+        if let crash, item.id == crash.alone {
+            // It took the process down in a batch and again alone: record it and go on, so the job can finish.
+            state.fail(crash.cell ?? "inputs", "crashed the process, in a batch and then alone; not tried again unless --retry-failed")
+            try commit(state, committed: &committed)
+            suspects.remove(item.id)
+        } else if suspects.contains(item.id) {
+            try process([state], committed: &committed)
+            suspects.remove(item.id)
+        } else {
+            pending.append(state)
+            if pending.count == options.batchSize {
+                try process(pending, committed: &committed)
+                pending.removeAll()
+            }
+        }
     }
 
     private var modelPaths: [(role: String, path: String)] {
@@ -211,6 +232,7 @@ public final class JobRunner {
         for cell in plan.order {
             let live = batch.filter { $0.failure == nil }
             guard !live.isEmpty else { break }
+            if options.stop?.signal != nil { throw JobRunError.interrupted }
             if alone != nil {
                 inFlight.cell = cell.name
                 try store.markInFlight(inFlight)
@@ -332,6 +354,7 @@ public final class JobRunner {
     }
 
     private func runGenerate(_ cell: CellSpec, _ generate: CellSpec.Generate, _ states: [ItemState]) throws {
+        if options.stop?.signal != nil { throw JobRunError.interrupted }
         let parameters = CellResult.Generation.Parameters(
             maxTokens: generate.maxTokens, temperature: Double(generate.temperature), topP: Double(generate.topP), topK: generate.topK, seed: Int(generate.seed))
         for state in states {
@@ -357,7 +380,11 @@ public final class JobRunner {
                     var tokens = 0
                     var seconds = 0.0
                     for prompt in prompts {
-                        let answer = try model.answer(embeddings: embeddings, question: prompt, history: history, options: options, threads: self.options.threads)
+                        let answer = try model.answer(
+                            embeddings: embeddings, question: prompt, history: history, options: options, threads: self.options.threads,
+                            shouldStop: { self.options.stop?.signal != nil })
+                        // A cut-short answer is neither cached nor recorded: the item runs again on resume.
+                        if answer.stopReason == .interrupted { throw JobRunError.interrupted }
                         history.append(PandaGPT.Turn(question: prompt, answer: answer.text))
                         tokens += answer.tokens.count
                         seconds += answer.generationSeconds + answer.promptSeconds
@@ -370,6 +397,8 @@ public final class JobRunner {
                     summary.generatedTokens += tokens
                 }
                 state.results[cell.name] = .generation(generation)
+            } catch JobRunError.interrupted {
+                throw JobRunError.interrupted
             } catch {
                 state.fail(cell.name, describe(error))
             }

@@ -68,6 +68,23 @@ final class ProgressReporter {
         }
     }
 
+    /// Said whatever the mode (a person or a scheduler must know the job is not done), on stderr.
+    func interrupted(_ summary: RunSummary, committed: Int) {
+        let message = "interrupted after \(committed) of \(summary.items) items; run the same command again to resume"
+        switch mode {
+        case .json:
+            emit(["event": "interrupted", "signal": Int(summary.interruptedBy ?? 0), "done": committed, "items": summary.items,
+                  "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped,
+                  "seconds": (summary.seconds * 1000).rounded() / 1000, "outputs": summary.outputs])
+        case .bar:
+            write(clear + line() + "\n")
+            for output in summary.outputs { write("wrote \(output)\n") }
+            write(message + "\n")
+        case .quiet:
+            write(message + "\n")
+        }
+    }
+
     private var clear: String { terminal ? "\r\u{1B}[K" : "" }
 
     private func line() -> String {

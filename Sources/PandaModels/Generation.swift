@@ -28,7 +28,7 @@ public struct GenerationOptions: Sendable, Equatable {
 }
 
 public struct Generation: Sendable, Equatable {
-    public enum StopReason: Sendable, Equatable { case endOfSequence, stopString(String), stopToken(Int), maxTokens, contextFull }
+    public enum StopReason: Sendable, Equatable { case endOfSequence, stopString(String), stopToken(Int), maxTokens, contextFull, interrupted }
 
     public var text: String
     public var tokens: [Int]
@@ -53,8 +53,11 @@ public struct Generator {
 
     /// Appends `prompt` to the context and generates. `onText` receives pieces of text as soon as nothing can
     /// take them back: no stop string can still begin in them, no stop token can still drop them, and they end on
-    /// a whole UTF-8 sequence. The pieces joined are exactly the returned text.
-    public func generate(_ prompt: [DecoderInput], options: GenerationOptions, onText: (String) -> Void = { _ in }) throws -> Generation {
+    /// a whole UTF-8 sequence. The pieces joined are exactly the returned text. `shouldStop` is asked before each
+    /// new token; when it says yes, the generation ends there with what it has (`.interrupted`).
+    public func generate(
+        _ prompt: [DecoderInput], options: GenerationOptions, onText: (String) -> Void = { _ in }, shouldStop: () -> Bool = { false }
+    ) throws -> Generation {
         let promptStart = Date()
         let positionsBefore = context.length
         try context.evaluate(prompt)
@@ -97,6 +100,10 @@ public struct Generator {
             if tokens.count >= options.maxNewTokens { break }
             if context.length >= context.capacity {
                 stopReason = .contextFull
+                break
+            }
+            if shouldStop() {
+                stopReason = .interrupted
                 break
             }
             let next = try context.next(current)

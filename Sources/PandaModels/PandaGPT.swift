@@ -93,7 +93,7 @@ public final class PandaGPT: @unchecked Sendable {
     /// One answer to `question` about the item whose ImageBind embeddings are given, in an emptied context.
     public func answer(
         embeddings: [[Float]], question: String, history: [Turn] = [], options: GenerationOptions? = nil, threads: Int = ThreadPool.coreCount,
-        onText: (String) -> Void = { _ in }
+        onText: (String) -> Void = { _ in }, shouldStop: () -> Bool = { false }
     ) throws -> Generation {
         let options = options ?? Self.answerOptions()
         let prompt = try prompt(feature: feature(embeddings), question: question, history: history)
@@ -104,7 +104,7 @@ public final class PandaGPT: @unchecked Sendable {
         answerLock.lock()
         defer { answerLock.unlock() }
         let context = reusableContext(positions: promptLength + options.maxNewTokens, threads: threads)
-        return try Generator(context: context, tokenizer: tokenizer).generate(prompt, options: options, onText: onText)
+        return try Generator(context: context, tokenizer: tokenizer).generate(prompt, options: options, onText: onText, shouldStop: shouldStop)
     }
 
     private func reusableContext(positions: Int, threads: Int) -> LlamaContext {

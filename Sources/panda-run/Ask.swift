@@ -67,11 +67,16 @@ struct Ask: ParsableCommand {
     func run() throws {
         do {
             let (pandaGPT, embeddings) = try options.load()
+            let stop = StopRequest.install()
             let answer = try pandaGPT.answer(
-                embeddings: embeddings, question: question, options: options.generationOptions, threads: options.threadCount
-            ) { FileHandle.standardOutput.write(Data($0.utf8)) }
+                embeddings: embeddings, question: question, options: options.generationOptions, threads: options.threadCount,
+                onText: { FileHandle.standardOutput.write(Data($0.utf8)) }, shouldStop: { stop.signal != nil })
             FileHandle.standardOutput.write(Data("\n".utf8))
-            FileHandle.standardError.write(Data(String(format: "[%d tokens, %.2f tok/s]\n", answer.tokens.count, answer.tokensPerSecond).utf8))
+            FileHandle.standardError.write(Data(String(
+                format: "[%d tokens, %.2f tok/s%@]\n", answer.tokens.count, answer.tokensPerSecond, answer.stopReason == .interrupted ? ", interrupted" : "").utf8))
+            if let status = stop.exitStatus { throw ExitCode(status) }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             throw CommandErrors.report(error, asJSON: false)
         }
@@ -97,14 +102,19 @@ struct Chat: ParsableCommand {
             let (pandaGPT, embeddings) = try options.load()
             var history: [PandaGPT.Turn] = []
             let interactive = isatty(STDIN_FILENO) != 0
+            // Ctrl-C ends the answer being written and returns to the prompt; at the prompt, a second one quits.
+            let stop = StopRequest.install()
             while true {
                 if interactive { FileHandle.standardError.write(Data("you> ".utf8)) }
                 guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else { break }
+                stop.reset()
                 let answer = try pandaGPT.answer(
-                    embeddings: embeddings, question: line, history: history, options: options.generationOptions, threads: options.threadCount
-                ) { FileHandle.standardOutput.write(Data($0.utf8)) }
+                    embeddings: embeddings, question: line, history: history, options: options.generationOptions, threads: options.threadCount,
+                    onText: { FileHandle.standardOutput.write(Data($0.utf8)) }, shouldStop: { stop.signal != nil })
                 FileHandle.standardOutput.write(Data("\n".utf8))
+                if answer.stopReason == .interrupted { FileHandle.standardError.write(Data("[interrupted]\n".utf8)) }
                 history.append(PandaGPT.Turn(question: line, answer: answer.text))
+                stop.reset()
             }
         } catch {
             throw CommandErrors.report(error, asJSON: false)

@@ -59,9 +59,9 @@ struct Generate: ParsableCommand {
             maxNewTokens: maxTokens,
             sampling: sampling.options,
             stopStrings: stops)
-        let generation = try Generator(context: context, tokenizer: tokenizer).generate([.tokens(promptIDs)], options: options) { text in
-            FileHandle.standardOutput.write(Data(text.utf8))
-        }
+        let stop = StopRequest.install()
+        let generation = try Generator(context: context, tokenizer: tokenizer).generate(
+            [.tokens(promptIDs)], options: options, onText: { FileHandle.standardOutput.write(Data($0.utf8)) }, shouldStop: { stop.signal != nil })
         // Only the continuation goes to stdout; a terminal also gets the line ended.
         if isatty(STDOUT_FILENO) != 0 { print("") }
         let reason = switch generation.stopReason {
@@ -70,10 +70,12 @@ struct Generate: ParsableCommand {
         case .stopToken(let id): "stop token \(id)"
         case .maxTokens: "--max-tokens reached"
         case .contextFull: "context full"
+        case .interrupted: "interrupted"
         }
         FileHandle.standardError.write(Data(String(
             format: "\n[load %.2f s · prompt %d tokens, %.1f tok/s · generated %d tokens, %.2f tok/s · stopped: %@]\n",
             loadSeconds, generation.promptPositions, generation.promptPositionsPerSecond, generation.tokens.count,
             generation.tokensPerSecond, reason).utf8))
+        if let status = stop.exitStatus { throw ExitCode(status) }
     }
 }

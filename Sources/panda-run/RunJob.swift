@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PandaJobs
+import PandaModels
 
 struct RunJob: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,12 +65,18 @@ struct RunJob: ParsableCommand {
         options.progress = quiet ? .quiet : progress
         options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         options.batchSize = batchSize
+        options.stop = StopRequest.install { signal in
+            guard !quiet else { return }
+            let again = signal == SIGINT ? "; Ctrl-C again to quit at once" : ""
+            FileHandle.standardError.write(Data("\nstopping: finishing the item in flight and writing the outputs\(again)\n".utf8))
+        }
         let summary: RunSummary
         do {
             summary = try JobRunner(plan: plannedJob(job, output: output), options: options).run()
         } catch {
             throw CommandErrors.report(error, asJSON: false)
         }
+        if let signal = summary.interruptedBy { throw ExitCode(128 + signal) }
         if summary.failed > 0 { throw ExitCode(2) }
     }
 }

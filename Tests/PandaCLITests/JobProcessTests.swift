@@ -91,6 +91,39 @@ struct JobProcessTests {
         #expect(ids.count == 60 && Set(ids).count == 60)
     }
 
+    @Test("SIGINT and SIGTERM stop a job cleanly: outputs from the committed records, a final word, exit 130 or 143; resuming completes it exactly")
+    func interruptsLoseNothing() throws {
+        let reference = TemporaryDirectory()
+        #expect(try Executable.run("panda-run", [try writeJob(in: reference), "--quiet", "--threads", "1"]).status == 0)
+        let expected = try comparable(reference.file("out/results.jsonl"))
+
+        for (signal, progress) in [(SIGINT, "bar"), (SIGTERM, "json")] {
+            let directory = TemporaryDirectory()
+            let job = try writeJob(in: directory)
+            let log = directory.file("out/.panda/records.jsonl")
+            let process = try Executable.start("panda-run", [job, "--progress", progress, "--threads", "1"])
+            let deadline = Date().addingTimeInterval(120)
+            while lines(log).count < 10 && Date() < deadline && process.process.isRunning { usleep(20_000) }
+            kill(process.process.processIdentifier, signal)
+            let stopped = try process.result()
+            #expect(stopped.status == 128 + signal, "\(stopped.stderr)")
+            let committed = lines(log).count
+            #expect(committed >= 10 && committed < 60, "stopped after \(committed) records")
+            // Every output is written, from exactly the committed records; nothing is left marked in flight.
+            #expect(lines(directory.file("out/results.jsonl")).count == committed)
+            #expect(!FileManager.default.fileExists(atPath: directory.file("out/.panda/in-flight.json")))
+            if progress == "json" {
+                let last = try #require(stopped.stderr.split(separator: "\n").last)
+                #expect(last.contains("\"event\":\"interrupted\"") && last.contains("\"done\":\(committed)") && last.contains("\"signal\":\(signal)"), "\(last)")
+            } else {
+                #expect(stopped.stderr.contains("interrupted after \(committed) of 60 items; run the same command again to resume\n"), "\(stopped.stderr)")
+            }
+            let resumed = try Executable.run("panda-run", [job, "--quiet", "--threads", "1"])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            #expect(try comparable(directory.file("out/results.jsonl")) == expected)
+        }
+    }
+
     @Test("exit status: 0 when every item succeeds, 2 when some fail, 1 with file:line:column for a broken job")
     func exitStatuses() throws {
         let directory = TemporaryDirectory()
