@@ -153,7 +153,7 @@ public final class JobRunner {
         if let record = committed[item.id], record.key == state.key, !(options.retryFailed && record.status == .error), hasSavedEmbeddings(record) {
             summary.skipped += 1
             if record.status == .error { summary.failed += 1 } else { summary.succeeded += 1 }
-            progress.item(id: item.id, status: "skipped", tokens: 0)
+            progress.skipped(id: item.id)
             return
         }
         if let crash, item.id == crash.alone {
@@ -225,6 +225,7 @@ public final class JobRunner {
     /// Runs a batch through the cells and commits its records. A suspect of an earlier crash comes alone, and the
     /// in-flight file names it and its cell, so that a second crash is pinned on it.
     private func process(_ batch: [ItemState], committed: inout [String: ItemRecord]) throws {
+        progress.working()
         let alone = batch.count == 1 && suspects.contains(batch[0].item.id) ? batch[0].item.id : nil
         var inFlight = ResultStore.InFlight(suspects: suspects.union(batch.map(\.item.id)).sorted(), alone: alone)
         try store.markInFlight(inFlight)

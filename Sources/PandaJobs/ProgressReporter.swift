@@ -1,14 +1,19 @@
 import Foundation
 
-/// Progress on stderr: a line redrawn at most ten times a second (items/s, tokens/s, ETA, failures), one JSON object
-/// per event for schedulers (`--progress json`), or nothing (`--quiet`).
+/// Progress on stderr: a bar redrawn at most ten times a second (done, percent, elapsed, items/s, tokens/s, ETA,
+/// failures), one JSON object per event with its time for schedulers (`--progress json`), or only failures
+/// (`--quiet`). Rates and the ETA count this run's work alone: items a resumed run skips take no time.
 final class ProgressReporter {
     let mode: RunOptions.Progress
     private var total = 0
     private var done = 0
+    private var skipped = 0
     private var failed = 0
     private var tokens = 0
     private var started = Date()
+    /// When this run's first item of real work began (after the skips of a resume).
+    private var workStarted: Date?
+    private var saidResuming = false
     private var lastDrawn = Date.distantPast
     /// On a terminal the line is redrawn in place; otherwise (a log file) a plain line every ten seconds.
     private let terminal = isatty(STDERR_FILENO) != 0
@@ -21,12 +26,29 @@ final class ProgressReporter {
         emit(["event": "start", "items": total])
     }
 
+    /// An item skipped because an earlier run committed it.
+    func skipped(id: String) {
+        skipped += 1
+        item(id: id, status: "skipped", tokens: 0)
+    }
+
+    /// Marks the start of this run's own work on the next item.
+    func working() {
+        guard workStarted == nil else { return }
+        workStarted = Date()
+        if skipped > 0 && !saidResuming {
+            saidResuming = true
+            say("resuming: \(skipped) of \(total) items already done")
+        }
+    }
+
     func item(id: String, status: String, tokens: Int, error: String? = nil) {
         done += 1
         if status == "error" { failed += 1 }
         self.tokens += tokens
         switch mode {
-        case .quiet: break
+        case .quiet:
+            if let error { write("✗ \(id): \(error)\n") }
         case .json:
             var event: [String: Any] = ["event": "item", "id": id, "status": status, "done": done, "total": total]
             if let error { event["error"] = error }
@@ -45,6 +67,15 @@ final class ProgressReporter {
         case .quiet: break
         case .json: emit(["event": "warning", "message": message])
         case .bar: write(clear + "warning: \(message)\n")
+        }
+    }
+
+    /// A line for people (an event for schedulers).
+    private func say(_ message: String) {
+        switch mode {
+        case .quiet: break
+        case .json: emit(["event": "note", "message": message])
+        case .bar: write(clear + message + "\n")
         }
     }
 
@@ -88,15 +119,27 @@ final class ProgressReporter {
     private var clear: String { terminal ? "\r\u{1B}[K" : "" }
 
     private func line() -> String {
-        let seconds = max(Date().timeIntervalSince(started), 1e-6)
-        let rate = Double(done) / seconds
-        let remaining = rate > 0 ? Double(total - done) / rate : 0
-        let eta = remaining >= 60 ? String(format: "%dm%02ds", Int(remaining) / 60, Int(remaining) % 60) : String(format: "%.0fs", remaining)
-        return String(format: "[%d/%d] %.1f items/s · %.1f tok/s · ETA %@", done, total, rate, Double(tokens) / seconds, eta)
-            + (failed > 0 ? " · \(failed) failed" : "")
+        let now = Date()
+        let worked = done - skipped
+        let rate = workStarted.map { Double(worked) / max(now.timeIntervalSince($0), 1e-6) } ?? 0
+        let eta = rate > 0 ? Self.clock(Double(total - done) / rate) : "–"
+        let fraction = total > 0 ? Double(done) / Double(total) : 1
+        let filled = Int((fraction * 20).rounded(.down))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 20 - filled)
+        let tokenRate = workStarted.map { Double(tokens) / max(now.timeIntervalSince($0), 1e-6) } ?? 0
+        return "\(bar) \(done)/\(total) \(Int((fraction * 100).rounded(.down)))% · \(Self.clock(now.timeIntervalSince(started))) · "
+            + String(format: "%.1f items/s · %.1f tok/s · ETA ", rate, tokenRate) + eta + (failed > 0 ? " · \(failed) failed" : "")
+    }
+
+    /// m:ss, or h:mm:ss from an hour on.
+    static func clock(_ seconds: Double) -> String {
+        let whole = Int(seconds.rounded())
+        return whole >= 3600 ? String(format: "%d:%02d:%02d", whole / 3600, whole / 60 % 60, whole % 60) : String(format: "%d:%02d", whole / 60, whole % 60)
     }
 
     private func emit(_ event: [String: Any]) {
+        var event = event
+        event["time"] = (Date().timeIntervalSince1970 * 1000).rounded() / 1000
         guard mode == .json, let data = try? JSONSerialization.data(withJSONObject: event, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         FileHandle.standardError.write(data + Data("\n".utf8))
     }

@@ -118,9 +118,13 @@ struct JobProcessTests {
             } else {
                 #expect(stopped.stderr.contains("interrupted after \(committed) of 60 items; run the same command again to resume\n"), "\(stopped.stderr)")
             }
-            let resumed = try Executable.run("panda-run", [job, "--quiet", "--threads", "1"])
+            let resumed = try Executable.run("panda-run", [job, "--progress", "json", "--threads", "1"])
             #expect(resumed.status == 0, "\(resumed.stderr)")
             #expect(try comparable(directory.file("out/results.jsonl")) == expected)
+            // The resumed run says how much was done already, and every event carries its time.
+            let events = try resumed.stderr.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+            #expect(events.contains { $0["event"] as? String == "note" && $0["message"] as? String == "resuming: \(committed) of 60 items already done" })
+            #expect(events.allSatisfy { ($0["time"] as? Double ?? 0) > 1.7e9 })
         }
     }
 
@@ -141,6 +145,7 @@ struct JobProcessTests {
         try job.write(toFile: directory.file("job.yaml"), atomically: true, encoding: .utf8)
         let partial = try Executable.run("panda-run", [directory.file("job.yaml"), "--quiet"])
         #expect(partial.status == 2)
+        #expect(partial.stderr.hasPrefix("✗ bad: "), "--quiet still names failures: \(partial.stderr)")
         try FileManager.default.removeItem(atPath: directory.file("images/bad.jpg"))
         #expect(try Executable.run("panda-run", [directory.file("job.yaml"), "--quiet"]).status == 0)
 
