@@ -2,10 +2,17 @@ import Foundation
 
 /// Embedding arithmetic for `combine` cells: `image + 0.5 * audio`, `image - text("daytime") + text("night")`,
 /// `normalize(a + b)`, with numbers, job parameters and parentheses. Names refer to embedding cells or parameters.
+///
+/// Each embedding in an expression is a unit vector, as CLIP-style arithmetic expects: ImageBind scales its text,
+/// audio, depth, thermal and IMU embeddings by a learned logit scale (14× a picture's length on the demo model,
+/// 20× and more on ImageBind huge), which would drown the picture in `picture - text("red") + text("blue")`.
+/// `raw(name)` and `raw(text("…"))` keep the model's own scale, which is what PandaGPT's projection was trained on.
 public indirect enum EmbeddingExpression: Sendable, Equatable {
     case number(Double)
     case name(String)
     case text(String)
+    /// A name or text(…) at the model's own scale.
+    case raw(EmbeddingExpression)
     case normalize(EmbeddingExpression)
     case negate(EmbeddingExpression)
     case binary(Character, EmbeddingExpression, EmbeddingExpression)
@@ -21,7 +28,7 @@ public indirect enum EmbeddingExpression: Sendable, Equatable {
         switch self {
         case .number, .text: []
         case .name(let name): [name]
-        case .normalize(let inner), .negate(let inner): inner.names
+        case .normalize(let inner), .negate(let inner), .raw(let inner): inner.names
         case .binary(_, let left, let right): left.names + right.names
         }
     }
@@ -31,7 +38,7 @@ public indirect enum EmbeddingExpression: Sendable, Equatable {
         switch self {
         case .number, .name: []
         case .text(let text): [text]
-        case .normalize(let inner), .negate(let inner): inner.texts
+        case .normalize(let inner), .negate(let inner), .raw(let inner): inner.texts
         case .binary(_, let left, let right): left.texts + right.texts
         }
     }
@@ -56,26 +63,40 @@ public indirect enum EmbeddingExpression: Sendable, Equatable {
 
     /// Evaluates with `lookup` giving each name's value and `embedText` each literal text's embedding.
     public func evaluate(lookup: (String) throws -> Value, embedText: (String) throws -> [Float]) throws -> Value {
+        try evaluate(lookup: lookup, embedText: embedText, unit: true)
+    }
+
+    private func evaluate(lookup: (String) throws -> Value, embedText: (String) throws -> [Float], unit: Bool) throws -> Value {
         switch self {
         case .number(let value): return .scalar(value)
-        case .name(let name): return try lookup(name)
-        case .text(let text): return .vector(try embedText(text))
+        case .name(let name):
+            let value = try lookup(name)
+            guard unit, case .vector(let vector) = value else { return value }
+            return .vector(Self.unitLength(vector))
+        case .text(let text):
+            let vector = try embedText(text)
+            return .vector(unit ? Self.unitLength(vector) : vector)
+        case .raw(let inner): return try inner.evaluate(lookup: lookup, embedText: embedText, unit: false)
         case .negate(let inner):
-            switch try inner.evaluate(lookup: lookup, embedText: embedText) {
+            switch try inner.evaluate(lookup: lookup, embedText: embedText, unit: unit) {
             case .scalar(let value): return .scalar(-value)
             case .vector(let vector): return .vector(vector.map { -$0 })
             }
         case .normalize(let inner):
-            guard case .vector(let vector) = try inner.evaluate(lookup: lookup, embedText: embedText) else {
+            guard case .vector(let vector) = try inner.evaluate(lookup: lookup, embedText: embedText, unit: unit) else {
                 throw EvaluationError(message: "normalize(...) takes an embedding, not a number")
             }
-            let norm = max(vector.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
-            return .vector(vector.map { $0 / norm })
+            return .vector(Self.unitLength(vector))
         case .binary(let operation, let leftExpression, let rightExpression):
-            let left = try leftExpression.evaluate(lookup: lookup, embedText: embedText)
-            let right = try rightExpression.evaluate(lookup: lookup, embedText: embedText)
+            let left = try leftExpression.evaluate(lookup: lookup, embedText: embedText, unit: unit)
+            let right = try rightExpression.evaluate(lookup: lookup, embedText: embedText, unit: unit)
             return try Self.apply(operation, left, right)
         }
+    }
+
+    private static func unitLength(_ vector: [Float]) -> [Float] {
+        let norm = max(vector.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+        return vector.map { $0 / norm }
     }
 
     private static func apply(_ operation: Character, _ left: Value, _ right: Value) throws -> Value {
@@ -138,7 +159,7 @@ public indirect enum EmbeddingExpression: Sendable, Equatable {
         }
 
         mutating func atom() throws(ParseError) -> EmbeddingExpression {
-            guard let next = peek() else { throw ParseError(offset: position, message: "expected a name, a number, text(\"…\") or normalize(…)") }
+            guard let next = peek() else { throw ParseError(offset: position, message: "expected a name, a number, text(\"…\"), raw(…) or normalize(…)") }
             if next == "(" {
                 position += 1
                 let inner = try sum()
@@ -173,8 +194,18 @@ public indirect enum EmbeddingExpression: Sendable, Equatable {
                 let inner = try sum()
                 try expect(")")
                 return .normalize(inner)
+            case "raw":
+                skipSpaces()
+                let argument = position
+                let inner = try atom()
+                switch inner {
+                case .name, .text: break
+                default: throw ParseError(offset: argument, message: "raw(…) takes a name or text(\"…\")")
+                }
+                try expect(")")
+                return .raw(inner)
             default:
-                throw ParseError(offset: start, message: "unknown function '\(name)'; functions: text(\"…\"), normalize(…)")
+                throw ParseError(offset: start, message: "unknown function '\(name)'; functions: text(\"…\"), raw(…), normalize(…)")
             }
         }
 

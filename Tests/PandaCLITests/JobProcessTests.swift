@@ -257,6 +257,32 @@ struct ExampleJobTests {
         }
     }
 
+    @Test("combine works on unit vectors: the red square − text('red') + text('blue') finds the blue square; with raw() the texts drown every picture")
+    func arithmeticOnUnitVectors() throws {
+        let job = """
+            models: {imagebind: \(Self.repository)/Weights/tiny-imagebind.panda}
+            inputs:
+              photos: {image: \(Self.repository)/Jobs/media/photos}
+            output: out
+            cells:
+              picture: {encode: image}
+              unit: {combine: picture - text("red") + text("blue")}
+              scaled: {combine: raw(picture) - raw(text("red")) + raw(text("blue"))}
+              near_unit: {retrieve: {embedding: unit, from: photos, kind: image, top: 1}}
+              near_scaled: {retrieve: {embedding: scaled, from: photos, kind: image, top: 1}}
+              save: {write: {csv: out.csv}}
+            """
+        try job.write(toFile: scratch.file("job.yaml"), atomically: true, encoding: .utf8)
+        let result = try Executable.run("panda-run", [scratch.file("job.yaml"), "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try String(contentsOfFile: scratch.file("out/out.csv"), encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+        let redSquare = try #require(labels.first { $0.value == "red square" }?.key).replacingOccurrences(of: "photos/", with: "").replacingOccurrences(of: ".png", with: "")
+        let blueSquare = try #require(labels.first { $0.value == "blue square" }?.key).replacingOccurrences(of: "photos/", with: "").replacingOccurrences(of: ".png", with: "")
+        let row = try #require(rows.first { $0[0] == redSquare })
+        #expect(row[3] == blueSquare)
+        #expect(Set(rows.map { $0[4] }).count == 1, "at ImageBind's own scale every picture has the same neighbour")
+    }
+
     @Test("retrieval.yaml: a description of a picture in the folder finds that picture first")
     func retrieval() throws {
         let records = try run("retrieval", output: "matches.jsonl")

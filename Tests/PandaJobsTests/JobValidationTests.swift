@@ -120,14 +120,17 @@ struct ExpressionTests {
             embedText: { text in text == "night" ? [0, 0, 1] : [0, 1, 0] })
     }
 
-    @Test("sums, weights, parameters, literal texts and normalize evaluate as written, with * before + and -")
+    @Test("sums, weights, parameters, literal texts and normalize evaluate as written, with * before + and -; embeddings as unit vectors unless raw(…)")
     func arithmetic() throws {
         let values: [String: [Float]] = ["image": [1, 0, 0], "audio": [0, 2, 0]]
-        #expect(try evaluate("image + 0.5 * audio", values) == .vector([1, 1, 0]))
+        #expect(try evaluate("image + 0.5 * audio", values) == .vector([1, 0.5, 0]))
+        #expect(try evaluate("raw(image) + 0.5 * raw(audio)", values) == .vector([1, 1, 0]))
         #expect(try evaluate("image - text(\"daytime\") + text('night')", values) == .vector([1, -1, 1]))
-        #expect(try evaluate("normalize(audio * w)", values, parameters: ["w": 3]) == .vector([0, 1, 0]))
-        #expect(try evaluate("-(image + audio) / 2", values) == .vector([-0.5, -1, 0]))
+        #expect(try evaluate("normalize(raw(audio) * w)", values, parameters: ["w": 3]) == .vector([0, 1, 0]))
+        #expect(try evaluate("-(raw(image) + raw( audio )) / 2", values) == .vector([-0.5, -1, 0]))
+        #expect(try evaluate("w * audio", values, parameters: ["w": 3]) == .vector([0, 3, 0]))
         #expect(try EmbeddingExpression.parse("a + 2 * text(\"x\")").names == ["a"])
+        #expect(try EmbeddingExpression.parse("raw(a) - raw(text(\"x\"))").names == ["a"])
     }
 
     @Test("multiplying two embeddings or an unknown function is refused with a message")
@@ -135,5 +138,6 @@ struct ExpressionTests {
         #expect(throws: EmbeddingExpression.EvaluationError.self) { try evaluate("image * image", ["image": [1]]) }
         #expect(throws: EmbeddingExpression.ParseError.self) { try EmbeddingExpression.parse("mean(a)") }
         #expect(throws: EmbeddingExpression.ParseError.self) { try EmbeddingExpression.parse("a +") }
+        #expect(throws: EmbeddingExpression.ParseError(offset: 4, message: "raw(…) takes a name or text(\"…\")")) { try EmbeddingExpression.parse("raw(2)") }
     }
 }
