@@ -69,7 +69,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "panda-run",
-            dependencies: ["PandaModels", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
             dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", "PandaKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

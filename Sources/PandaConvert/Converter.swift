@@ -16,7 +16,7 @@ public enum Converter {
         public var seconds: Double
     }
 
-    public static let version = "panda-convert 0.1.0"
+    public static let version = "panda-convert " + PandaVersion.string
 
     /// `progress(done, total)` is called with input bytes processed.
     public static func run(

@@ -1,4 +1,5 @@
 import Foundation
+import PandaModels
 import Yams
 
 /// A job file as written: models, inputs, the cells and their settings, each remembering where it was written
@@ -216,7 +217,7 @@ extension JobFile {
             if let prompt = settings["prompt"] { prompts.append(try reader.string(prompt, what: "prompt")) }
             if let turns = settings["turns"] { prompts += try reader.strings(turns, what: "turns") }
             guard !prompts.isEmpty else { throw reader.error(at: value, "generate needs a 'prompt' (or 'turns': a list of questions asked in order)") }
-            let maxTokens = try settings["max_tokens"].map { try reader.int($0, what: "max_tokens", range: 1...4096) } ?? 128
+            let maxTokens = try settings["max_tokens"].map { try reader.int($0, what: "max_tokens", range: 1...4096) } ?? GenerationOptions.defaultMaxNewTokens
             let temperature = try settings["temperature"].map { try reader.number($0, what: "temperature", range: 0...100) } ?? 0
             let topP = try settings["top_p"].map { try reader.number($0, what: "top_p", range: 0.000001...1) } ?? 1
             let topK = try settings["top_k"].map { try reader.int($0, what: "top_k", range: 0...1_000_000) } ?? 0

@@ -2,6 +2,9 @@ import Foundation
 
 /// When a generation ends, beyond the sampling choices.
 public struct GenerationOptions: Sendable, Equatable {
+    /// The token limit wherever none is given: the command line's and jobs' default, as PandaGPT's demo's.
+    public static let defaultMaxNewTokens = 256
+
     public var maxNewTokens: Int
     public var sampling: SamplingOptions
     /// Generation stops when the text contains one of these; the text returned ends before it.
@@ -11,7 +14,7 @@ public struct GenerationOptions: Sendable, Equatable {
     public var stopToken: (id: Int, dropping: Int)?
 
     public init(
-        maxNewTokens: Int = 256, sampling: SamplingOptions = .greedy, stopStrings: [String] = [], stopAtEOS: Bool = true,
+        maxNewTokens: Int = defaultMaxNewTokens, sampling: SamplingOptions = .greedy, stopStrings: [String] = [], stopAtEOS: Bool = true,
         stopToken: (id: Int, dropping: Int)? = nil
     ) {
         self.maxNewTokens = maxNewTokens

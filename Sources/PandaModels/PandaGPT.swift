@@ -86,7 +86,7 @@ public final class PandaGPT: @unchecked Sendable {
     }
 
     /// Generation settings that end an answer where PandaGPT's demo does.
-    public static func answerOptions(maxNewTokens: Int = 256, sampling: SamplingOptions = .greedy) -> GenerationOptions {
+    public static func answerOptions(maxNewTokens: Int = GenerationOptions.defaultMaxNewTokens, sampling: SamplingOptions = .greedy) -> GenerationOptions {
         GenerationOptions(maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken)
     }
 

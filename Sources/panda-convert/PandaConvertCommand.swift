@@ -1,4 +1,5 @@
 import ArgumentParser
+import PandaFormat
 
 @main
 struct PandaConvertCommand: ParsableCommand {
@@ -14,10 +15,6 @@ struct PandaConvertCommand: ParsableCommand {
               panda-convert inspect Weights/tiny-vicuna.panda
               panda-convert verify Weights/tiny-vicuna.panda
             """,
-        version: PandaVersion.string,
+        version: "panda-convert " + PandaVersion.string,
         subcommands: [Convert.self, Inspect.self, Verify.self, ListRecipes.self])
-}
-
-enum PandaVersion {
-    static let string = "0.1.0"
 }

@@ -5,7 +5,7 @@ import PandaModels
 
 /// The model and generation flags of `ask` and `chat`.
 struct PandaGPTOptions: ParsableArguments {
-    @Option(help: "Vicuna decoder .panda file (panda-convert --recipe llama), or one with the PandaGPT delta merged in.")
+    @Option(name: [.customShort("m"), .long], help: "Vicuna decoder .panda file (panda-convert --recipe llama), or one with the PandaGPT delta merged in.")
     var model: String
 
     @Option(help: "PandaGPT delta .panda file (panda-convert --recipe pandagpt-delta): llama_proj and the LoRA factors.")
@@ -18,10 +18,10 @@ struct PandaGPTOptions: ParsableArguments {
 
     @OptionGroup var sampling: SamplingFlags
 
-    @Option(name: .customLong("max-tokens"), help: "Most tokens per answer (PandaGPT's demo: 256).")
-    var maxTokens = 256
+    @Option(name: [.customShort("n"), .customLong("max-tokens")], help: "Most tokens per answer.")
+    var maxTokens = GenerationOptions.defaultMaxNewTokens
 
-    @Option(help: "Threads for the kernels (default: all cores).")
+    @Option(name: .shortAndLong, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
     func validate() throws {
@@ -35,7 +35,8 @@ struct PandaGPTOptions: ParsableArguments {
         PandaGPT.answerOptions(maxNewTokens: maxTokens, sampling: sampling.options)
     }
 
-    /// Loads both models and embeds the media into the embeddings PandaGPT sums into its feature token.
+    /// Loads both models and embeds the media: every file gives one embedding, and PandaGPT sums their projections
+    /// into its one feature token — across modalities as PandaGPT does, and so also for several files of one.
     func load() throws -> (PandaGPT, [[Float]]) {
         let embedder = try Embedder(path: imagebind, threads: threadCount)
         var prepared: [PreparedInput] = []
@@ -49,37 +50,44 @@ struct Ask: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Ask PandaGPT one question about images, sounds, videos and other media.",
         discussion: """
-            Each file is embedded with ImageBind, projected by llama_proj and summed into PandaGPT's one feature \
-            token; the prompt is PandaGPT's ("### Human: <Img>" feature "</Img> QUESTION\\n### Assistant:") and \
-            the answer ends where PandaGPT's demo ends it. Only the answer goes to stdout; speed goes to stderr.
+            Each file is embedded with ImageBind, projected by llama_proj, and the projections are summed into \
+            PandaGPT's one feature token (several files of one modality are summed too); the prompt is PandaGPT's \
+            ("### Human: <Img>" feature "</Img> QUESTION\\n### Assistant:") and the answer ends where PandaGPT's \
+            demo ends it. Only the answer goes to stdout, as it is written; speed goes to stderr. With --json, one \
+            object instead: text, tokens, stop reason, timings. Ctrl-C ends the answer where it is (exit 130).
 
             Examples:
-              panda-run ask --model Weights/vicuna-7b.panda --adapter Weights/pandagpt-7b-delta.panda \\
-                --imagebind Weights/imagebind-huge.panda --image photo.jpg "What is in this picture?"
-              panda-run ask --model m.panda --adapter d.panda --imagebind ib.panda --image beach.jpg --audio waves.wav "Describe the scene."
+              panda-run ask -m vicuna-7b.panda --adapter pandagpt-delta.panda \\
+                --imagebind imagebind-huge.panda --image photo.jpg \\
+                "What is in this picture?"
+              panda-run ask -m m.panda --adapter d.panda --imagebind ib.panda \\
+                --image beach.jpg --audio waves.wav -f question.txt
             """)
 
     @OptionGroup var options: PandaGPTOptions
 
-    @Argument(help: "The question.")
-    var question: String
+    @OptionGroup var question: PromptInput
+
+    @Flag(help: "Print one JSON object (text, tokens, stop reason, timings) instead of streaming the answer.")
+    var json = false
 
     func run() throws {
-        do {
-            let (pandaGPT, embeddings) = try options.load()
-            let stop = StopRequest.install()
-            let answer = try pandaGPT.answer(
-                embeddings: embeddings, question: question, options: options.generationOptions, threads: options.threadCount,
-                onText: { FileHandle.standardOutput.write(Data($0.utf8)) }, shouldStop: { stop.signal != nil })
+        let loadStart = Date()
+        let question = try question.text()
+        let (pandaGPT, embeddings) = try options.load()
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let stop = StopRequest.install()
+        let answer = try pandaGPT.answer(
+            embeddings: embeddings, question: question, options: options.generationOptions, threads: options.threadCount,
+            onText: { if !json { FileHandle.standardOutput.write(Data($0.utf8)) } }, shouldStop: { stop.signal != nil })
+        if json {
+            try GenerationReport(answer, loadSeconds: loadSeconds).print()
+        } else {
             FileHandle.standardOutput.write(Data("\n".utf8))
             FileHandle.standardError.write(Data(String(
-                format: "[%d tokens, %.2f tok/s%@]\n", answer.tokens.count, answer.tokensPerSecond, answer.stopReason == .interrupted ? ", interrupted" : "").utf8))
-            if let status = stop.exitStatus { throw ExitCode(status) }
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            throw CommandErrors.report(error, asJSON: false)
+                format: "[%d tokens, %.2f tok/s, stopped: %@]\n", answer.tokens.count, answer.tokensPerSecond, GenerationReport.describe(answer.stopReason)).utf8))
         }
+        if let status = stop.exitStatus { throw ExitCode(status) }
     }
 }
 
@@ -89,35 +97,32 @@ struct Chat: ParsableCommand {
         discussion: """
             Reads one question per line from standard input and prints each answer on stdout; the media are \
             embedded once, and every turn is sent with the whole conversation, as PandaGPT's web demo does. \
-            An empty line or end of input ends the chat.
+            An empty line or end of input ends the chat. Ctrl-C ends the answer being written and returns to \
+            the prompt; a second Ctrl-C there quits.
 
             Example:
-              panda-run chat --model m.panda --adapter d.panda --imagebind ib.panda --image photo.jpg
+              panda-run chat -m m.panda --adapter d.panda --imagebind ib.panda \\
+                --image photo.jpg
             """)
 
     @OptionGroup var options: PandaGPTOptions
 
     func run() throws {
-        do {
-            let (pandaGPT, embeddings) = try options.load()
-            var history: [PandaGPT.Turn] = []
-            let interactive = isatty(STDIN_FILENO) != 0
-            // Ctrl-C ends the answer being written and returns to the prompt; at the prompt, a second one quits.
-            let stop = StopRequest.install()
-            while true {
-                if interactive { FileHandle.standardError.write(Data("you> ".utf8)) }
-                guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else { break }
-                stop.reset()
-                let answer = try pandaGPT.answer(
-                    embeddings: embeddings, question: line, history: history, options: options.generationOptions, threads: options.threadCount,
-                    onText: { FileHandle.standardOutput.write(Data($0.utf8)) }, shouldStop: { stop.signal != nil })
-                FileHandle.standardOutput.write(Data("\n".utf8))
-                if answer.stopReason == .interrupted { FileHandle.standardError.write(Data("[interrupted]\n".utf8)) }
-                history.append(PandaGPT.Turn(question: line, answer: answer.text))
-                stop.reset()
-            }
-        } catch {
-            throw CommandErrors.report(error, asJSON: false)
+        let (pandaGPT, embeddings) = try options.load()
+        var history: [PandaGPT.Turn] = []
+        let interactive = isatty(STDIN_FILENO) != 0
+        let stop = StopRequest.install()
+        while true {
+            if interactive { FileHandle.standardError.write(Data("you> ".utf8)) }
+            guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else { break }
+            stop.reset()
+            let answer = try pandaGPT.answer(
+                embeddings: embeddings, question: line, history: history, options: options.generationOptions, threads: options.threadCount,
+                onText: { FileHandle.standardOutput.write(Data($0.utf8)) }, shouldStop: { stop.signal != nil })
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            if answer.stopReason == .interrupted { FileHandle.standardError.write(Data("[interrupted]\n".utf8)) }
+            history.append(PandaGPT.Turn(question: line, answer: answer.text))
+            stop.reset()
         }
     }
 }

@@ -4,7 +4,7 @@ import PandaJobs
 import PandaMedia
 import PandaModels
 
-struct Embed: ParsableCommand {
+struct Embed: ParsableCommand, ReportsErrors {
     static let configuration = CommandConfiguration(
         abstract: "Embed media and text with ImageBind and print the embeddings.",
         discussion: """
@@ -20,11 +20,13 @@ struct Embed: ParsableCommand {
             (vision.npy, audio.npy, …).
 
             Examples:
-              panda-run embed --model Weights/imagebind-huge.panda --image photo.jpg --text "a dog" --text "a cat"
-              panda-run embed --model Weights/imagebind-huge.panda --audio bark.wav --format npy -o embeddings/
+              panda-run embed -m imagebind-huge.panda --image photo.jpg \\
+                --text "a dog" --text "a cat"
+              panda-run embed -m imagebind-huge.panda --audio bark.wav \\
+                --format npy -o embeddings/
             """)
 
-    @Option(help: "ImageBind .panda file (panda-convert --recipe imagebind-huge).")
+    @Option(name: [.customShort("m"), .long], help: "ImageBind .panda file (panda-convert --recipe imagebind-huge).")
     var model: String
 
     @OptionGroup var media: MediaOptions
@@ -34,13 +36,15 @@ struct Embed: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case json, npy }
 
-    @Option(help: "Output format: json (to stdout or -o FILE) or npy (one file per modality in -o DIRECTORY).")
-    var format: Format = .json
+    @Option(help: "Output format: json (the default: to stdout or -o FILE; asked for by name, errors come as {\"error\": …} on stdout too) or npy (one file per modality in -o DIRECTORY).")
+    var format: Format?
+
+    var errorStyle: ErrorStyle { format == .json ? .json : .prefixed }
 
     @Option(name: .shortAndLong, help: "Where to write: a file for json, a directory for npy.")
     var output: String?
 
-    @Option(help: "Threads for the kernels (default: all cores).")
+    @Option(name: .shortAndLong, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
     @Option(name: .customLong("batch-size"), help: "Items per encoder pass.")
@@ -53,14 +57,6 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try embedAndWrite()
-        } catch {
-            throw CommandErrors.report(error, asJSON: format == .json)
-        }
-    }
-
-    private func embedAndWrite() throws {
         let embedder = try Embedder(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, batchSize: batchSize)
         var prepared: [PreparedInput] = []
         for (kind, path) in media.files { prepared += try MediaInput.prepare(kind, path: path) }
@@ -73,7 +69,7 @@ struct Embed: ParsableCommand {
             if byModality[name] == nil { order.append(name) }
             byModality[name, default: []].append(embedding)
         }
-        switch format {
+        switch format ?? .json {
         case .json:
             let data = try JSONSerialization.data(withJSONObject: byModality.mapValues { $0.map { $0.map(Double.init) } }, options: [.sortedKeys])
             if let output {

@@ -29,17 +29,31 @@ struct MediaOptions: ParsableArguments {
     }
 }
 
-/// Errors for scripts: one line on stderr, or, with JSON output, one JSON object on stdout.
+/// How a command's errors are printed.
+enum ErrorStyle {
+    /// `panda-run: message` on stderr.
+    case prefixed
+    /// The message alone on stderr: a job's problems are FILE:LINE:COLUMN lines, as compilers print them.
+    case located
+    /// `{"error": "message"}` on stdout, for scripts that asked for JSON output.
+    case json
+}
+
+/// A command whose errors are not printed in the default style.
+protocol ReportsErrors {
+    var errorStyle: ErrorStyle { get }
+}
+
 enum CommandErrors {
-    static func report(_ error: Error, asJSON: Bool, prefixed: Bool = true) -> ExitCode {
+    static func report(_ error: Error, style: ErrorStyle) -> ExitCode {
         let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
-        if asJSON {
-            let object = ["error": message]
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+        switch style {
+        case .json:
+            if let data = try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys, .withoutEscapingSlashes]) {
                 FileHandle.standardOutput.write(data + Data("\n".utf8))
             }
-        } else {
-            FileHandle.standardError.write(Data(((prefixed ? "panda-run: " : "") + message + "\n").utf8))
+        case .prefixed: FileHandle.standardError.write(Data(("panda-run: " + message + "\n").utf8))
+        case .located: FileHandle.standardError.write(Data((message + "\n").utf8))
         }
         return ExitCode.failure
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PandaFormat
 
 @main
 struct PandaRun: ParsableCommand {
@@ -9,13 +10,35 @@ struct PandaRun: ParsableCommand {
             Models are .panda files made by panda-convert. A job file (docs/jobs.md) runs cells over folders of \
             media; the other subcommands reach each engine directly. Examples:
               panda-run Jobs/story.yaml
-              panda-run generate --model Weights/vicuna-7b-q4_0.panda "The capital of France is"
-              panda-run generate --model Weights/vicuna-7b.panda --adapter Weights/pandagpt-7b-delta.panda --temperature 0.7 "Tell me a story."
-              panda-run tokenize --model Weights/vicuna-7b.panda "Hello world"
-              panda-run embed --model Weights/imagebind-huge.panda --image photo.jpg --text "a panda"
-              panda-run ask --model Weights/vicuna-7b.panda --adapter Weights/pandagpt-7b-delta.panda \\
-                --imagebind Weights/imagebind-huge.panda --image photo.jpg "What is in this picture?"
+              panda-run generate -m vicuna-7b-q4_0.panda "The capital of France is"
+              panda-run generate -m vicuna-7b.panda --adapter pandagpt-delta.panda \\
+                --temperature 0.7 "Tell me a story."
+              panda-run tokenize -m vicuna-7b.panda "Hello world"
+              panda-run embed -m imagebind-huge.panda --image photo.jpg --text "a panda"
+              panda-run ask -m vicuna-7b.panda --adapter pandagpt-delta.panda \\
+                --imagebind imagebind-huge.panda --image photo.jpg \\
+                "What is in this picture?"
             """,
+        version: "panda-run " + PandaVersion.string,
         subcommands: [RunJob.self, Validate.self, Plan.self, Merge.self, Ask.self, Chat.self, Embed.self, Generate.self, Tokenize.self],
         defaultSubcommand: RunJob.self)
+
+    /// The one place a failure becomes what the user reads: mistakes in the arguments as argument-parser prints
+    /// them, Panda's own errors as one line in the command's style (`ReportsErrors`).
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // Help, exit codes, validation errors: argument-parser's own, printed its way.
+            exit(withError: error)
+        } catch {
+            exit(withError: CommandErrors.report(error, style: (command as? ReportsErrors)?.errorStyle ?? .prefixed))
+        }
+    }
 }

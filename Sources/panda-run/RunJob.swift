@@ -23,7 +23,8 @@ struct RunJob: ParsableCommand {
             Examples:
               panda-run Jobs/story.yaml
               panda-run run Jobs/caption.yaml --progress json
-              panda-run Jobs/caption.yaml --shard 0/4 && panda-run merge Jobs/caption.yaml
+              panda-run Jobs/caption.yaml --shard 0/4
+              panda-run merge Jobs/caption.yaml
             """)
 
     @Argument(help: "The job file.")
@@ -41,13 +42,13 @@ struct RunJob: ParsableCommand {
     @Flag(name: .customLong("retry-failed"), help: "Run the items that failed last time again (otherwise they are kept as failed).")
     var retryFailed = false
 
-    @Flag(help: "Print nothing but errors that stop the job.")
+    @Flag(help: "No progress: only failed items, a stop, and errors that stop the job.")
     var quiet = false
 
     @Option(help: "Progress on stderr: bar (for people) or json (one object per event, for schedulers).")
     var progress: RunOptions.Progress = .bar
 
-    @Option(help: "Threads for the kernels (default: all cores).")
+    @Option(name: .shortAndLong, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
     @Option(name: .customLong("batch-size"), help: "Items per encoder batch.")
@@ -70,12 +71,7 @@ struct RunJob: ParsableCommand {
             let again = signal == SIGINT ? "; Ctrl-C again to quit at once" : ""
             FileHandle.standardError.write(Data("\nstopping: finishing the item in flight and writing the outputs\(again)\n".utf8))
         }
-        let summary: RunSummary
-        do {
-            summary = try JobRunner(plan: plannedJob(job, output: output), options: options).run()
-        } catch {
-            throw CommandErrors.report(error, asJSON: false)
-        }
+        let summary = try JobRunner(plan: plannedJob(job, output: output), options: options).run()
         if let signal = summary.interruptedBy { throw ExitCode(128 + signal) }
         if summary.failed > 0 { throw ExitCode(2) }
     }
@@ -90,7 +86,7 @@ func plannedJob(_ path: String, output: String? = nil) throws -> JobPlan {
     return try JobPlan(file)
 }
 
-struct Validate: ParsableCommand {
+struct Validate: ParsableCommand, ReportsErrors {
     static let configuration = CommandConfiguration(
         abstract: "Check a job without running it: fields, references, cycles, types, model and input files.",
         discussion: """
@@ -104,18 +100,15 @@ struct Validate: ParsableCommand {
     @Argument(help: "The job file.")
     var job: String
 
+    var errorStyle: ErrorStyle { .located }
+
     func run() throws {
-        do {
-            let plan = try plannedJob(job)
-            print("ok: \(plan.items.count) items, \(plan.job.cells.count) cells")
-        } catch {
-            // A job's problems are FILE:LINE:COLUMN lines, as compilers print them: no command-name prefix.
-            throw CommandErrors.report(error, asJSON: false, prefixed: false)
-        }
+        let plan = try plannedJob(job)
+        print("ok: \(plan.items.count) items, \(plan.job.cells.count) cells")
     }
 }
 
-struct Plan: ParsableCommand {
+struct Plan: ParsableCommand, ReportsErrors {
     static let configuration = CommandConfiguration(
         abstract: "Show what a job will do: inputs and item counts, unpaired files, each cell and its work.",
         discussion: """
@@ -126,13 +119,10 @@ struct Plan: ParsableCommand {
     @Argument(help: "The job file.")
     var job: String
 
+    var errorStyle: ErrorStyle { .located }
+
     func run() throws {
-        do {
-            print(try plannedJob(job).describe())
-        } catch {
-            // A job's problems are FILE:LINE:COLUMN lines, as compilers print them: no command-name prefix.
-            throw CommandErrors.report(error, asJSON: false, prefixed: false)
-        }
+        print(try plannedJob(job).describe())
     }
 }
 
@@ -152,10 +142,6 @@ struct Merge: ParsableCommand {
     var output: String?
 
     func run() throws {
-        do {
-            for written in try ShardMerger.merge(plannedJob(job, output: output)) { print("wrote \(written)") }
-        } catch {
-            throw CommandErrors.report(error, asJSON: false)
-        }
+        for written in try ShardMerger.merge(plannedJob(job, output: output)) { print("wrote \(written)") }
     }
 }

@@ -15,7 +15,7 @@ struct SamplingFlags: ParsableArguments {
     @Option(name: .customLong("repetition-penalty"), help: "Divide the logits of tokens already seen by this (1: off).")
     var repetitionPenalty: Float = 1
 
-    @Option(help: "Random seed for sampling.")
+    @Option(name: .shortAndLong, help: "Random seed for sampling.")
     var seed: UInt64 = 0
 
     func validate() throws {

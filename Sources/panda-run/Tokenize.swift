@@ -14,12 +14,12 @@ struct Tokenize: ParsableCommand {
             from standard input and writes one JSON object per line, {"ids": [...], "decoded": "..."}.
 
             Examples:
-              panda-run tokenize --model Weights/vicuna-7b.panda "### Human: <Img>"
-              panda-run tokenize --model Weights/imagebind-huge.panda "a photo of a panda"
-              panda-run tokenize --tokenizer tokenizer.model --json-lines < texts.jsonl
+              panda-run tokenize -m vicuna-7b.panda "### Human: <Img>"
+              panda-run tokenize -m imagebind-huge.panda "a photo of a panda"
+              panda-run tokenize --tokenizer tokenizer.model --json-lines < t.jsonl
             """)
 
-    @Option(help: "A decoder or ImageBind .panda file whose embedded tokenizer is used.")
+    @Option(name: [.customShort("m"), .long], help: "A decoder or ImageBind .panda file whose embedded tokenizer is used.")
     var model: String?
 
     @Option(help: "A SentencePiece tokenizer.model file, instead of --model.")
@@ -49,12 +49,7 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let tokenizer: AnyTokenizer
-        do {
-            tokenizer = try load()
-        } catch {
-            throw CommandErrors.report(error, asJSON: false)
-        }
+        let tokenizer = try load()
         let encode: (String) -> [Int]
         let decode: ([Int]) -> String
         let piece: (Int) -> String

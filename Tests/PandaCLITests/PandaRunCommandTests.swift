@@ -101,16 +101,16 @@ struct PandaRunCommandTests {
         #expect(try NPYArray(path: scratch.file("out/text.npy")).shape == [1, 1024])
     }
 
-    @Test("embed errors: a decoder, a missing file and a broken image each fail with one message naming the problem, as JSON with --format json")
+    @Test("embed errors: a decoder, a missing file and a broken image each fail with one line on stderr naming the problem, as JSON on stdout when --format json is asked for")
     func embedErrors() throws {
-        let wrongModel = try Executable.run("panda-run", ["embed", "--model", Self.decoder, "--text", "hello"])
+        let wrongModel = try Executable.run("panda-run", ["embed", "--model", Self.decoder, "--text", "hello", "--format", "json"])
         #expect(wrongModel.status != 0)
         let message = try #require((try json(wrongModel.stdout) as? [String: String])?["error"])
         #expect(message.contains("llama") && message.contains("ImageBind"))
 
         let missing = try Executable.run("panda-run", ["embed", "--model", Self.imagebind, "--image", "/nonexistent/cat.jpg"])
-        #expect(missing.status != 0)
-        #expect(try #require((try json(missing.stdout) as? [String: String])?["error"]).contains("/nonexistent/cat.jpg"))
+        #expect(missing.status != 0 && missing.stdout.isEmpty)
+        #expect(missing.stderr.hasPrefix("panda-run: ") && missing.stderr.contains("/nonexistent/cat.jpg") && missing.stderr.split(separator: "\n").count == 1)
 
         let broken = try Executable.run("panda-run", ["embed", "--model", Self.imagebind, "--image", media("truncated.jpg"), "--format", "npy", "-o", "/tmp/x"])
         #expect(broken.status != 0)
@@ -176,12 +176,72 @@ struct PandaRunCommandTests {
         #expect(noMedia.status != 0 && noMedia.stderr.contains("--image"))
     }
 
-    @Test("every subcommand's --help teaches with an example")
+    @Test("every subcommand's --help teaches with examples that are never broken in the middle of an argument")
     func helpHasExamples() throws {
         for command in ["tokenize", "embed", "generate", "ask", "chat"] {
             let help = try Executable.run("panda-run", [command, "--help"])
             #expect(help.status == 0)
-            #expect(help.stdout.contains("panda-run \(command) --model"), "\(command)")
+            #expect(help.stdout.contains("panda-run \(command) -m "), "\(command)")
         }
+        for command in [[], ["run"], ["validate"], ["plan"], ["merge"], ["tokenize"], ["embed"], ["generate"], ["ask"], ["chat"]] {
+            let help = try Executable.run("panda-run", command + ["--help"]).stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            // Example lines are indented; a line the help's wrapping broke off would start at the margin.
+            guard let start = help.firstIndex(where: { $0.hasPrefix("Example") }) else { Issue.record("no examples in \(command) --help"); continue }
+            let examples = help[(start + 1)...].prefix { !$0.isEmpty }
+            #expect(!examples.isEmpty && examples.allSatisfy { $0.hasPrefix("  ") && $0.count <= 80 }, "\(command): \(examples)")
+        }
+    }
+
+    @Test("docs/cli.md and docs/jobs.md name every flag of every panda-run subcommand, short forms too")
+    func docsNameEveryFlag() throws {
+        let cli = try String(contentsOfFile: repositoryRoot + "/docs/cli.md", encoding: .utf8)
+        let jobs = try String(contentsOfFile: repositoryRoot + "/docs/jobs.md", encoding: .utf8)
+        /// The text of docs/cli.md from `### heading` to the next heading.
+        func section(_ heading: String) -> String {
+            guard let start = cli.range(of: "### " + heading + "\n") else { return "" }
+            let rest = cli[start.upperBound...]
+            return String(rest[..<(rest.range(of: "\n#")?.lowerBound ?? rest.endIndex)])
+        }
+        let usage = jobs[jobs.range(of: "panda-run JOB [")!.lowerBound...].prefix(400)
+        let documented: [String: String] = [
+            "run": String(usage), "merge": String(usage), "validate": "", "plan": "", "tokenize": section("tokenize"), "embed": section("embed"),
+            "generate": section("generate"), "ask": section("ask and chat"), "chat": section("ask and chat"),
+        ]
+        for (command, text) in documented {
+            let help = try Executable.run("panda-run", [command, "--help"]).stdout
+            let options = help[help.range(of: "OPTIONS:")!.upperBound...]
+            for line in options.split(separator: "\n") {
+                let flags = line.trimmingCharacters(in: .whitespaces).split(separator: " ").prefix(2).map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) }
+                    .filter { $0.wholeMatch(of: /--?[a-z][a-z-]*/) != nil && !["--help", "-h", "--version"].contains($0) }
+                for flag in flags { #expect(text.contains(flag + " ") || text.contains(flag + "|") || text.contains(flag + "]"), "\(command) \(flag) is not in the docs") }
+            }
+        }
+    }
+
+    @Test("llama.cpp's short flags, a prompt from -p, a file or standard input, --json, --version")
+    func commandLineConventions() throws {
+        let streamed = try Executable.run("panda-run", ["generate", "--model", Self.decoder, "--max-tokens", "8", "--threads", "1", "Once upon a time"])
+        #expect(streamed.status == 0, "\(streamed.stderr)")
+        let short = try Executable.run("panda-run", ["generate", "-m", Self.decoder, "-n", "8", "-t", "1", "-s", "3", "-p", "Once upon a time", "--json"])
+        #expect(short.status == 0, "\(short.stderr)")
+        let report = try #require(try json(short.stdout) as? [String: Any])
+        #expect(report["text"] as? String == streamed.stdout && (report["tokens"] as? [Int])?.count == 8 && report["stop_reason"] as? String == "max tokens")
+        #expect(report["prompt_tokens"] as? Int == 5 && report["tokens_per_second"] is Double && report["load_seconds"] is Double)
+        let stdin = try Executable.run("panda-run", ["generate", "-m", Self.decoder, "-n", "8", "-f", "-"], input: "Once upon a time\n")
+        #expect(stdin.stdout == streamed.stdout)
+        let scratch = TemporaryDirectory()
+        let file = scratch.file("prompt.txt")
+        try "Once upon a time".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try Executable.run("panda-run", ["generate", "-m", Self.decoder, "-n", "8", "-f", file]).stdout == streamed.stdout)
+        let twice = try Executable.run("panda-run", ["generate", "-m", Self.decoder, "-p", "a", "b"])
+        #expect(twice.status != 0 && twice.stderr.contains("give the text once"))
+
+        let ask = try Executable.run("panda-run", ["ask", "-m", Self.decoder, "--adapter", Self.adapter, "--imagebind", Self.imagebind,
+                                                   "--image", media("photo.jpg"), "--image", media("gray-portrait.jpg"), "-n", "6", "--json", "-p", "What is it?"])
+        #expect(ask.status == 0, "\(ask.stderr)")
+        #expect((try json(ask.stdout) as? [String: Any])?["text"] is String)
+
+        let version = try Executable.run("panda-run", ["--version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("panda-run "))
     }
 }
