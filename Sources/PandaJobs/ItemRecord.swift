@@ -20,6 +20,8 @@ public struct ItemRecord: Codable, Equatable, Sendable {
     /// Fingerprints of the models by role (`imagebind`, `decoder`, `adapter`).
     public var models: [String: String]
     public var seconds: Double
+    /// The job's parameters as this run used them (with `--set`), when the job has any.
+    public var parameters: [String: Double]?
     /// The item's literal text, for items that are texts rather than files.
     public var text: String?
     public var error: Failure?

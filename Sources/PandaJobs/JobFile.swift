@@ -365,3 +365,21 @@ struct NodeReader {
         return kind
     }
 }
+
+extension JobFile {
+    /// Applies `--set name=value`: a job parameter takes another number for this run.
+    public mutating func set(_ assignment: String) throws {
+        let parts = assignment.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) else {
+            throw JobRunError.badOption("--set takes name=number, not '\(assignment)'")
+        }
+        let name = parts[0].trimmingCharacters(in: .whitespaces)
+        guard parameters[name] != nil else {
+            let known = parameters.keys.sorted()
+            throw JobRunError.badOption(
+                "--set: the job has no parameter '\(name)'" + JobError.suggestion(for: name, among: known)
+                    + (known.isEmpty ? "; it declares none under 'parameters:'" : "; parameters: " + known.joined(separator: ", ")))
+        }
+        parameters[name] = value
+    }
+}

@@ -6,6 +6,8 @@ public struct JobPlan: Sendable {
     public let job: JobFile
     /// Cells in an order where each comes after everything it uses.
     public let order: [CellSpec]
+    /// The cells each cell uses, by name.
+    public let dependencies: [String: [String]]
     public let inputs: [String: ResolvedInput]
     public let outputDirectory: String
     /// Absolute model paths.
@@ -14,6 +16,23 @@ public struct JobPlan: Sendable {
     public let adapterPath: String?
 
     public var items: [Item] { inputs[job.items.value]!.items }
+
+    /// The named cells and every cell they need, in run order. An unknown name is an error naming the cells there are.
+    public func cells(needing names: [String]) throws -> [CellSpec] {
+        var wanted: Set<String> = []
+        func add(_ name: String) {
+            guard wanted.insert(name).inserted else { return }
+            for dependency in dependencies[name] ?? [] { add(dependency) }
+        }
+        let known = job.cells.map(\.name)
+        for name in names {
+            guard known.contains(name) else {
+                throw JobRunError.badOption("--cells: no cell named '\(name)'" + JobError.suggestion(for: name, among: known) + "; cells: " + known.joined(separator: ", "))
+            }
+            add(name)
+        }
+        return order.filter { wanted.contains($0.name) }
+    }
 
     /// What each cell produces, for type checks.
     enum ValueType: String { case embedding, text, labels, neighbours, files }
@@ -115,6 +134,7 @@ public struct JobPlan: Sendable {
         }
         for cell in job.cells { try visit(cell.name, path: []) }
         self.order = order
+        self.dependencies = dependencies
 
         // Models: present when needed, and existing.
         let needsImageBind = job.cells.contains { if case .generate = $0.body { false } else if case .write = $0.body { false } else { true } }

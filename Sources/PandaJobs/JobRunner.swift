@@ -11,6 +11,10 @@ public struct RunOptions: Sendable {
     public var progress: Progress = .bar
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var batchSize = 8
+    /// Only the first this many items (after sharding), to try a job on a big archive.
+    public var limit: Int?
+    /// Only these cells and the cells they need.
+    public var cells: [String]?
     /// Checked between items: once it holds a signal, the run commits nothing more, writes its outputs and returns.
     public var stop: StopRequest?
 
@@ -52,6 +56,8 @@ public final class JobRunner {
     private var embeddings: EmbeddingService!
     private var galleries: [String: [Candidate]] = [:]
     private var jobFingerprint = ""
+    /// The cells this run runs, in order.
+    private var cellOrder: [CellSpec] = []
     /// The records found at the start of the run, whatever their key: what earlier runs wrote.
     private var earlierRecords: [String: ItemRecord] = [:]
     /// Items of a batch that was in flight when an earlier run died, not yet retried alone.
@@ -93,10 +99,15 @@ public final class JobRunner {
         for (role, path) in modelPaths { modelFingerprints[role] = try Fingerprint.ofModel(path) }
         try verifyModelsOnce()
         embeddings = EmbeddingService(store: store, modelFingerprint: modelFingerprints["imagebind"] ?? "", loadEmbedder: embedder)
+        cellOrder = try options.cells.map(plan.cells(needing:)) ?? plan.order
         let jobText = (try? String(contentsOfFile: plan.job.path, encoding: .utf8)) ?? ""
-        jobFingerprint = Fingerprint.of([jobText] + modelFingerprints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        // Parameters set on the command line and a subset of cells make other records than the job file alone.
+        var settings = plan.job.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        if options.cells != nil { settings.append("cells=" + cellOrder.map(\.name).joined(separator: ",")) }
+        jobFingerprint = Fingerprint.of([jobText] + modelFingerprints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + settings)
 
-        let items = plan.items.filter { options.shard?.contains($0.id) ?? true }
+        var items = plan.items.filter { options.shard?.contains($0.id) ?? true }
+        if let limit = options.limit { items = Array(items.prefix(limit)) }
         summary.items = items.count
         var committed = try store.committedRecords()
         earlierRecords = committed
@@ -230,7 +241,7 @@ public final class JobRunner {
         var inFlight = ResultStore.InFlight(suspects: suspects.union(batch.map(\.item.id)).sorted(), alone: alone)
         try store.markInFlight(inFlight)
         for state in batch { state.started = Date() }
-        for cell in plan.order {
+        for cell in cellOrder {
             let live = batch.filter { $0.failure == nil }
             guard !live.isEmpty else { break }
             if options.stop?.signal != nil { throw JobRunError.interrupted }
@@ -257,7 +268,8 @@ public final class JobRunner {
         if case .literal(let literal) = state.item.sources[.text] { text = literal }
         let record = ItemRecord(
             id: state.item.id, key: state.key, status: state.failure == nil ? .ok : .error, files: files, models: modelFingerprints,
-            seconds: (Date().timeIntervalSince(state.started) * 1000).rounded() / 1000, text: text, error: state.failure, cells: state.results)
+            seconds: (Date().timeIntervalSince(state.started) * 1000).rounded() / 1000, parameters: plan.job.parameters.isEmpty ? nil : plan.job.parameters,
+            text: text, error: state.failure, cells: state.results)
         if state.failure == nil { summary.succeeded += 1 } else { summary.failed += 1 }
         try store.commit(record)
         committed[state.item.id] = record

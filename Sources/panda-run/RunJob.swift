@@ -45,6 +45,15 @@ struct RunJob: ParsableCommand {
     @Flag(help: "No progress: only failed items, a stop, and errors that stop the job.")
     var quiet = false
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Give a job parameter another number for this run (repeatable).", valueName: "name=value"))
+    var assignments: [String] = []
+
+    @Option(help: "Run only the first N items (after --shard), to try a job on a big archive.")
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Run only these cells (comma-separated) and the cells they need.", valueName: "a,b"))
+    var cells: String?
+
     @Option(help: "Progress on stderr: bar (for people) or json (one object per event, for schedulers).")
     var progress: RunOptions.Progress = .bar
 
@@ -57,6 +66,7 @@ struct RunJob: ParsableCommand {
     func validate() throws {
         if let shard, Shard(shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not '\(shard)'") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
     }
 
     func run() throws {
@@ -66,12 +76,14 @@ struct RunJob: ParsableCommand {
         options.progress = quiet ? .quiet : progress
         options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         options.batchSize = batchSize
+        options.limit = limit
+        options.cells = cells.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         options.stop = StopRequest.install { signal in
             guard !quiet else { return }
             let again = signal == SIGINT ? "; Ctrl-C again to quit at once" : ""
             FileHandle.standardError.write(Data("\nstopping: finishing the item in flight and writing the outputs\(again)\n".utf8))
         }
-        let summary = try JobRunner(plan: plannedJob(job, output: output), options: options).run()
+        let summary = try JobRunner(plan: plannedJob(job, output: output, setting: assignments), options: options).run()
         if let signal = summary.interruptedBy { throw ExitCode(128 + signal) }
         if summary.failed > 0 { throw ExitCode(2) }
     }
@@ -79,10 +91,12 @@ struct RunJob: ParsableCommand {
 
 extension RunOptions.Progress: ExpressibleByArgument {}
 
-/// Reads and checks a job file, with `--output` (if given) in place of the job's output folder.
-func plannedJob(_ path: String, output: String? = nil) throws -> JobPlan {
+/// Reads and checks a job file, with `--output` (if given) in place of the job's output folder and `--set`
+/// parameters applied.
+func plannedJob(_ path: String, output: String? = nil, setting assignments: [String] = []) throws -> JobPlan {
     var file = try JobFile.load(path: path)
     if let output { file.output = URL(fileURLWithPath: output).standardizedFileURL.path }
+    for assignment in assignments { try file.set(assignment) }
     return try JobPlan(file)
 }
 

@@ -241,6 +241,46 @@ struct JobRunnerTests {
         #expect(try String(contentsOfFile: notes, encoding: .utf8) != "my own notes\n" && replaced.sidecarsLeftAlone.isEmpty)
     }
 
+    private func plan(setting assignments: [String]) throws -> JobPlan {
+        try job().write(toFile: directory.file("job.yaml"), atomically: true, encoding: .utf8)
+        var file = try JobFile.load(path: directory.file("job.yaml"))
+        for assignment in assignments { try file.set(assignment) }
+        return try JobPlan(file)
+    }
+
+    @Test("--set gives a parameter another value: the records say which, and no record of the other value is kept as current")
+    func setParameters() throws {
+        _ = try run(job())
+        let before = try NPYArray(path: directory.file("out/scene.npy"))
+        #expect(try records().allSatisfy { ($0["parameters"] as? [String: Double]) == ["weight": 0.5] })
+        var options = RunOptions()
+        (options.progress, options.threads) = (.quiet, 2)
+        let changed = try JobRunner(plan: plan(setting: ["weight=2"]), options: options).run()
+        #expect(changed.skipped == 0 && changed.succeeded == 2)
+        #expect(try records().filter { $0["status"] as? String == "ok" }.allSatisfy { ($0["parameters"] as? [String: Double]) == ["weight": 2] })
+        #expect(try NPYArray(path: directory.file("out/scene.npy")).values != before.values)
+        // Back to the job's own value: the items run again, from the cache, and give the first run's embeddings.
+        let back = try run(job())
+        #expect(back.skipped == 0 && back.modelRuns == 0)
+        #expect(try NPYArray(path: directory.file("out/scene.npy")).values == before.values)
+        #expect(throws: JobRunError.self) { try plan(setting: ["wieght=2"]) }
+        #expect(throws: JobRunError.self) { try plan(setting: ["weight"]) }
+    }
+
+    @Test("--limit runs the first N items; --cells runs only those cells and what they need, and the full job then runs the rest")
+    func limitAndCells() throws {
+        let limited = try run(job()) { $0.limit = 2 }
+        #expect(try limited.items == 2 && records().count == 2)
+        try FileManager.default.removeItem(atPath: directory.file("out"))
+        let labelled = try run(job()) { $0.cells = ["kind"] }
+        #expect(labelled.generatedTokens == 0)
+        let cells = try records().compactMap { $0["status"] as? String == "ok" ? ($0["cells"] as? [String: Any]).map { Set($0.keys) } : nil }
+        #expect(cells == [["kind"], ["kind"]])
+        let whole = try run(job())
+        #expect(whole.skipped == 0 && whole.generatedTokens > 0)
+        #expect(throws: JobRunError.self) { try run(job()) { $0.cells = ["knid"] } }
+    }
+
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
     func retryFailed() throws {
         _ = try run(job())
