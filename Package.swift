@@ -47,7 +47,7 @@ let package = Package(
                 "PandaFormat", "PandaKernels", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
-            exclude: ["Tokenizers/sentencepiece_model.proto"]),
+            exclude: ["Generated/sentencepiece_model.proto", "Generated/README.md"]),
         // Jobs: media files to model inputs, the YAML job language and its runner.
         .target(
             name: "PandaJobs",

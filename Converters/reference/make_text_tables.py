@@ -1,4 +1,4 @@
-"""Writes Sources/PandaModels/Tokenizers/TextCleaningTables.swift: the data ImageBind's text cleaning depends on.
+"""Writes Sources/PandaModels/Generated/TextCleaningTables.swift: the data ImageBind's text cleaning depends on.
 
 ImageBind's SimpleTokenizer cleans text with ftfy.fix_text (6.3.1) and html.unescape before BPE. Panda reimplements
 those steps in Swift; the data they consult is taken from the installed Python libraries here, so the two agree:

@@ -11,6 +11,7 @@ repo="$(cd "$here/../.." && pwd)"
 cache="${PANDA_CACHE:-$HOME/.cache/panda}"
 venv="${PANDA_REFENV:-$cache/refenv}"
 llama_cpp_python=0.3.36
+llama_cpp_python_sha256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 mkdir -p "$cache"
 
 if ! (cd "$here" && "$venv/bin/python" -c "import common; common.import_imagebind()") 2>/dev/null; then
@@ -23,20 +24,11 @@ fi
 vocab="$cache/llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 if [ ! -f "$vocab" ]; then
     echo "Fetching the llama-cpp-python $llama_cpp_python sdist for LLaMA's vocabulary …"
-    # Straight from PyPI's JSON API with its sha256 checked: `pip download` would also try to build the package.
-    "$venv/bin/python" - "$llama_cpp_python" "$cache" <<'PYTHON'
-import hashlib, json, sys, urllib.parse, urllib.request
-version, cache = sys.argv[1], sys.argv[2]
-index = "https://pypi.org/pypi/llama-cpp-python/json"
-with urllib.request.urlopen(index) as response:
-    files = json.load(response)["releases"][version]
-sdist = next(entry for entry in files if entry["packagetype"] == "sdist")
-url = urllib.parse.urljoin(index, sdist["url"])
-with urllib.request.urlopen(url) as response:
-    data = response.read()
-assert hashlib.sha256(data).hexdigest() == sdist["digests"]["sha256"], "sdist checksum mismatch"
-open(f"{cache}/llama_cpp_python-{version}.tar.gz", "wb").write(data)
-PYTHON
+    # The source distribution through pip, checked against its known SHA-256.
+    pin="$(mktemp)"
+    echo "llama-cpp-python==$llama_cpp_python --hash=sha256:$llama_cpp_python_sha256" > "$pin"
+    "$venv/bin/pip" download --quiet --no-deps --no-binary :all: --require-hashes -r "$pin" -d "$cache"
+    rm -f "$pin"
     tar -xzf "$cache/llama_cpp_python-$llama_cpp_python.tar.gz" -C "$cache" \
         "llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 fi

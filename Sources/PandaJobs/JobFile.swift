@@ -67,6 +67,8 @@ public struct CellSpec: Sendable {
         public var jsonl: String?
         public var csv: String?
         public var report: String?
+        /// The report carries its media inside (as data: URLs), so it can be mailed or archived alone.
+        public var reportEmbedsMedia = false
         public var sidecar: (cell: String, extension: String, policy: SidecarPolicy)?
         public var npy: (cell: String, file: String)?
     }
@@ -246,7 +248,16 @@ extension JobFile {
             var write = CellSpec.Write()
             write.jsonl = try settings["jsonl"].map { try reader.string($0, what: "jsonl") }
             write.csv = try settings["csv"].map { try reader.string($0, what: "csv") }
-            write.report = try settings["report"].map { try reader.string($0, what: "report") }
+            if let report = settings["report"] {
+                if case .mapping = report {
+                    let fields = try reader.mapping(report, allowed: ["file", "embed_media"], what: "report")
+                    guard let file = fields["file"] else { throw reader.error(at: report, "report needs 'file': the HTML file to write") }
+                    write.report = try reader.string(file, what: "file")
+                    write.reportEmbedsMedia = try fields["embed_media"].map { try reader.bool($0, what: "embed_media") } ?? false
+                } else {
+                    write.report = try reader.string(report, what: "report")
+                }
+            }
             if let sidecar = settings["sidecar"] {
                 let fields = try reader.mapping(sidecar, allowed: ["cell", "extension", "policy"], what: "sidecar")
                 guard let cell = fields["cell"] else { throw reader.error(at: sidecar, "sidecar needs 'cell': the generate cell whose text is written beside each file") }

@@ -63,7 +63,7 @@ struct OutputWriter {
             }
             if let report = write.report {
                 try createFolder(for: path(report))
-                try Report(plan: plan, records: records, location: path(report)).html.write(toFile: path(report), atomically: true, encoding: .utf8)
+                try Report(plan: plan, records: records, location: path(report), embedMedia: write.reportEmbedsMedia).html.write(toFile: path(report), atomically: true, encoding: .utf8)
                 written.append(path(report))
             }
         }

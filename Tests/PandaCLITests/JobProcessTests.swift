@@ -128,6 +128,77 @@ struct JobProcessTests {
         }
     }
 
+    /// What headless Chromium (Debian's `chromium`, installed by .ci/install) makes of a page after its scripts ran.
+    private func renderedDOM(_ page: String, screenshot: String? = nil) throws -> String {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let chromium else {
+            Issue.record("Chromium is not installed (apt-get install chromium, as .ci/install does): the report cannot be checked in a browser")
+            return ""
+        }
+        let common = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000", "--window-size=1200,900"]
+        if let screenshot {
+            let shot = Process()
+            shot.executableURL = URL(fileURLWithPath: chromium)
+            shot.arguments = common + ["--screenshot=\(screenshot)", "file://" + page]
+            shot.standardError = FileHandle.nullDevice
+            shot.standardOutput = FileHandle.nullDevice
+            try shot.run()
+            shot.waitUntilExit()
+        }
+        let dump = Process()
+        dump.executableURL = URL(fileURLWithPath: chromium)
+        dump.arguments = common + ["--dump-dom", "file://" + page]
+        let out = Pipe()
+        dump.standardOutput = out
+        dump.standardError = FileHandle.nullDevice
+        try dump.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        dump.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test("the report in a browser: failures listed first and linked, every picture loads, and with embed_media it still does once moved")
+    func reportInABrowser() throws {
+        let directory = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.file("images"), withIntermediateDirectories: true)
+        for (source, target) in [("photo.jpg", "good.jpg"), ("gray-portrait.jpg", "portrait.jpg"), ("not-an-image.jpg", "bad.jpg")] {
+            try FileManager.default.copyItem(atPath: Reference.path("../media/" + source), toPath: directory.file("images/" + target))
+        }
+        let job = """
+            models: {imagebind: \(Self.imagebind)}
+            inputs:
+              photos: {image: images}
+            output: out
+            cells:
+              picture: {encode: image}
+              kind: {classify: {embedding: picture, labels: [a panda, a person, a landscape]}}
+              similar: {retrieve: {embedding: picture, from: photos, kind: image, top: 2}}
+              save: {write: {jsonl: out.jsonl, report: report.html}}
+              mail: {write: {report: {file: mailable.html, embed_media: true}}}
+            """
+        try job.write(toFile: directory.file("job.yaml"), atomically: true, encoding: .utf8)
+        let run = try Executable.run("panda-run", [directory.file("job.yaml"), "--quiet"])
+        #expect(run.status == 2, "\(run.stderr)")
+
+        let shot = directory.file("report.png")
+        let dom = try renderedDOM(directory.file("out/report.html"), screenshot: shot)
+        #expect(dom.contains("<section id=\"failures\">") && dom.contains("href=\"#item-bad\""))
+        let rows = dom.components(separatedBy: "<tr id=").dropFirst()
+        #expect(rows.count == 3 && rows.first?.hasPrefix("\"item-bad\" data-status=\"error\"") == true, "failures come first")
+        // Every picture of the items that succeeded loads (the failed item's file is no picture at all).
+        let ok = rows.filter { $0.contains("data-status=\"ok\"") }
+        #expect(ok.count == 2 && ok.allSatisfy { $0.contains("<img") && !$0.contains("class=\"missing\"") }, "every picture loads")
+        #expect(((try? FileManager.default.attributesOfItem(atPath: shot)[.size]) as? NSNumber)?.intValue ?? 0 > 10_000)
+
+        // Moved away from the media: the linked report marks its pictures as missing, the self-contained one needs none.
+        let elsewhere = TemporaryDirectory()
+        for name in ["report.html", "mailable.html"] { try FileManager.default.copyItem(atPath: directory.file("out/" + name), toPath: elsewhere.file(name)) }
+        #expect(try renderedDOM(elsewhere.file("report.html")).contains("class=\"missing\""))
+        let mailed = try renderedDOM(elsewhere.file("mailable.html"))
+        let mailedRows = mailed.components(separatedBy: "<tr id=").dropFirst().filter { $0.contains("data-status=\"ok\"") }
+        #expect(mailed.contains("src=\"data:image/jpeg;base64,") && mailedRows.count == 2 && mailedRows.allSatisfy { !$0.contains("class=\"missing\"") })
+    }
+
     @Test("exit status: 0 when every item succeeds, 2 when some fail, 1 with file:line:column for a broken job")
     func exitStatuses() throws {
         let directory = TemporaryDirectory()
