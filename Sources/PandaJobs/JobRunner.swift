@@ -263,7 +263,7 @@ public final class JobRunner {
 
     private func commit(_ state: ItemState, committed: inout [String: ItemRecord]) throws {
         var files: [String: String] = [:]
-        for case let (kind, .file(path)) in state.item.sources { files[kind.rawValue] = path }
+        for case let (kind, .file(path)) in state.item.sources { files[kind.rawValue] = plan.recordedPath(path) }
         var text: String?
         if case .literal(let literal) = state.item.sources[.text] { text = literal }
         let record = ItemRecord(
@@ -445,7 +445,7 @@ public final class JobRunner {
             guard let source = item.sources[retrieve.kind] else { continue }
             do {
                 var path: String?
-                if case .file(let file) = source { path = file }
+                if case .file(let file) = source { path = plan.recordedPath(file) }
                 entries.append((item.id, path, .init(kind: retrieve.kind, source: source, sourceHash: try EmbeddingService.sourceHash(source))))
             } catch {
                 skip(item.id, error)
@@ -499,7 +499,7 @@ public final class JobRunner {
             do {
                 if let content { try content.write(toFile: path, atomically: true, encoding: .utf8) }
                 if content == nil && existing != nil && (sidecar.policy == .skip || sidecar.policy == .overwrite) { summary.sidecarsLeftAlone.append(path) }
-                state.results[cell.name] = .sidecar(.init(sidecar: path, written: content != nil))
+                state.results[cell.name] = .sidecar(.init(sidecar: plan.recordedPath(path), written: content != nil))
             } catch {
                 state.fail(cell.name, "cannot write the sidecar \(path): \(describe(error))")
             }
@@ -509,6 +509,6 @@ public final class JobRunner {
     /// Whether an earlier run of this job wrote the sidecar at `path` (its record log says so).
     private func wroteBefore(_ path: String, cell: String, item: String) -> Bool {
         guard case .sidecar(let outcome) = earlierRecords[item]?.cells[cell] else { return false }
-        return outcome.sidecar == path && outcome.written
+        return outcome.sidecar == plan.recordedPath(path) && outcome.written
     }
 }

@@ -118,9 +118,12 @@ struct Report {
         return [MediaKind.image, .video, .audio].first { $0.extensions.contains(ext) } ?? .text
     }
 
-    private func media(_ kind: MediaKind, _ file: String) -> String {
+    /// `recorded`: a path as records give it, relative to the job's folder.
+    private func media(_ kind: MediaKind, _ recorded: String) -> String {
+        let file = RelativePath.resolve(recorded, in: plan.job.directory)
         let name = escape((file as NSString).lastPathComponent)
-        let source = escape(embedMedia ? dataURL(file) ?? relativePath(file) : relativePath(file))
+        let link = RelativePath.of(file, from: (location as NSString).deletingLastPathComponent)
+        let source = escape(embedMedia ? dataURL(file) ?? link : link)
         switch kind {
         case .image, .thermal: return "<img src=\"\(source)\" alt=\"\(name)\" title=\"\(name)\" loading=\"lazy\">"
         case .video: return "<video src=\"\(source)\" controls muted preload=\"metadata\" title=\"\(name)\"></video>"
@@ -138,15 +141,6 @@ struct Report {
                      "opus": "audio/ogg", "m4a": "audio/mp4", "aac": "audio/aac", "mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime"]
         let type = types[(file as NSString).pathExtension.lowercased()] ?? "application/octet-stream"
         return "data:\(type);base64," + data.base64EncodedString()
-    }
-
-    /// `file` relative to the report's folder, so the report can be opened from anywhere the folders are.
-    private func relativePath(_ file: String) -> String {
-        let from = URL(fileURLWithPath: (location as NSString).deletingLastPathComponent).standardizedFileURL.pathComponents
-        let to = URL(fileURLWithPath: file).standardizedFileURL.pathComponents
-        var common = 0
-        while common < min(from.count, to.count) && from[common] == to[common] { common += 1 }
-        return (Array(repeating: "..", count: from.count - common) + to[common...]).joined(separator: "/")
     }
 
     /// An id usable as an HTML fragment.

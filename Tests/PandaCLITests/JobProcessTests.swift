@@ -274,8 +274,9 @@ struct ExampleJobTests {
                 #expect(expected.shape == actual.shape && maxAbsoluteDifference(expected.values, actual.values) <= 1e-5, "\(name)")
                 continue
             }
-            // Paths in outputs are as given, here under the scratch copy of Jobs/.
-            let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: scratch.path + "/", with: "")
+            // Paths in outputs are relative to the job's folder: this run, from another folder with an absolute job
+            // path, writes what the recorded run from the repository's root with `Jobs/JOB.yaml` wrote.
+            let text = try String(contentsOfFile: path, encoding: .utf8)
             let expected = try String(contentsOfFile: "\(recorded)/\(name)", encoding: .utf8)
             if name.hasSuffix(".jsonl") {
                 let (a, b) = (try jsonLines(expected), try jsonLines(text))
