@@ -14,33 +14,38 @@ public enum Resampler {
         let baseFrequency = Double(min(original, new)) * rolloff
         let width = Int((zeroCrossings * Double(original) / baseFrequency).rounded(.up))
         let taps = 2 * width + original
-        // kernel[phase][tap]: the sinc centred between input samples for output phase `phase`, under a Hann window.
-        let kernel: [[Double]] = (0..<new).map { phase in
-            (0..<taps).map { tap in
+        let outputLength = (new * length + original - 1) / original  // ceil(new · length / original)
+        var out = channels.map { _ in [Double](repeating: 0, count: outputLength) }
+        // torchaudio builds the whole kernel, `new` rows of `taps` (for 999,983 Hz to 16 kHz: 16,000 × 1,000,741
+        // doubles). Each row is a sinc under a Hann window that is zero past six zero crossings, so only the taps
+        // inside it are computed, one phase at a time: memory and time follow the filter's width, not the rate ratio.
+        // (The clamped taps outside are not exactly zero, but below 1e-32 of the sum: far under float precision.)
+        for phase in 0..<new {
+            // kernel[phase][tap] has |t| < 6 for taps within (width + original · (phase / new ∓ 6 / baseFrequency)).
+            let centre = Double(width) + Double(original) * Double(phase) / Double(new)
+            let reach = Double(original) * zeroCrossings / baseFrequency
+            let firstTap = max(Int((centre - reach).rounded(.down)), 0), lastTap = min(Int((centre + reach).rounded(.up)), taps - 1)
+            let kernel = (firstTap...lastTap).map { tap in
                 var t = (-Double(phase) / Double(new) + Double(tap - width) / Double(original)) * baseFrequency
                 t = min(max(t, -zeroCrossings), zeroCrossings)
                 let window = pow(cos(t * .pi / zeroCrossings / 2), 2)
                 t *= .pi
                 return (t == 0 ? 1 : sin(t) / t) * window * baseFrequency / Double(original)
             }
-        }
-        let outputLength = (new * length + original - 1) / original  // ceil(new · length / original)
-        return channels.map { samples in
-            // Zero padding of `width` before and `width + original` after, as torchaudio pads.
-            func sample(_ index: Int) -> Double { index >= width && index - width < length ? samples[index - width] : 0 }
-            var out = [Double](repeating: 0, count: outputLength)
-            for position in 0..<(length / original + 1) {
-                for phase in 0..<new {
+            for (channel, samples) in channels.enumerated() {
+                // Zero padding of `width` before and `width + original` after, as torchaudio pads.
+                func sample(_ index: Int) -> Double { index >= width && index - width < length ? samples[index - width] : 0 }
+                for position in 0..<(length / original + 1) {
                     let index = position * new + phase
                     guard index < outputLength else { break }
                     var sum = 0.0
-                    let start = position * original
-                    for tap in 0..<taps { sum += sample(start + tap) * kernel[phase][tap] }
-                    out[index] = sum
+                    let start = position * original + firstTap
+                    for (tap, weight) in kernel.enumerated() { sum += sample(start + tap) * weight }
+                    out[channel][index] = sum
                 }
             }
-            return out
         }
+        return out
     }
 
     static func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int { b == 0 ? a : greatestCommonDivisor(b, a % b) }
