@@ -58,10 +58,12 @@ static int panda_exif_orientation(const unsigned char *data, unsigned int length
 }
 
 /* Decodes a JPEG held in memory to 8-bit RGB (components == 3) or greyscale (components == 1), with libjpeg's
-   accurate integer IDCT and fancy upsampling, as Pillow decodes. Returns 0 and a malloc'd pixel buffer, or
-   nonzero with `message` set. */
-static inline int panda_jpeg_decode(const unsigned char *data, unsigned long size, unsigned char **pixels, int *width,
-                                    int *height, int *components, int *orientation, char *message, size_t message_size) {
+   accurate integer IDCT and fancy upsampling, as Pillow decodes. Returns 0 and a malloc'd pixel buffer; 2 with
+   `width` and `height` set, before any pixel is decoded, when the header declares more than `max_pixels` pixels; or
+   1 with `message` set. */
+static inline int panda_jpeg_decode(const unsigned char *data, unsigned long size, unsigned long long max_pixels,
+                                    unsigned char **pixels, int *width, int *height, int *components, int *orientation,
+                                    char *message, size_t message_size) {
     struct jpeg_decompress_struct info;
     struct panda_jpeg_error error;
     unsigned char *volatile buffer = NULL;
@@ -79,6 +81,12 @@ static inline int panda_jpeg_decode(const unsigned char *data, unsigned long siz
     jpeg_mem_src(&info, data, size);
     jpeg_save_markers(&info, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&info, TRUE);
+    if ((unsigned long long)info.image_width * info.image_height > max_pixels) {
+        *width = (int)info.image_width;
+        *height = (int)info.image_height;
+        jpeg_destroy_decompress(&info);
+        return 2;
+    }
     *orientation = 1;
     for (jpeg_saved_marker_ptr marker = info.marker_list; marker; marker = marker->next)
         if (marker->marker == JPEG_APP0 + 1) *orientation = panda_exif_orientation(marker->data, marker->data_length);

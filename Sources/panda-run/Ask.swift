@@ -38,9 +38,7 @@ struct PandaGPTOptions: ParsableArguments {
     /// Loads both models and embeds the media into the embeddings PandaGPT sums into its feature token.
     func load() throws -> (PandaGPT, [[Float]]) {
         let embedder = try Embedder(path: imagebind, threads: threadCount)
-        var prepared: [PreparedInput] = []
-        for (kind, path) in media.files { prepared += try MediaInput.prepare(kind, path: path) }
-        let embeddings = try embedder.embed(prepared)
+        let embeddings = try embedder.embed(try media.prepared())
         return (try PandaGPT(decoderPath: model, adapterPath: adapter), embeddings)
     }
 }

@@ -52,6 +52,8 @@ struct RunJob: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Items per encoder batch.")
     var batchSize = 8
 
+    @OptionGroup var limits: ImageLimitOptions
+
     func validate() throws {
         if let shard, Shard(shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not '\(shard)'") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
@@ -64,6 +66,7 @@ struct RunJob: ParsableCommand {
         options.progress = quiet ? .quiet : progress
         options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         options.batchSize = batchSize
+        limits.apply()
         let summary: RunSummary
         do {
             summary = try JobRunner(plan: plannedJob(job, output: output), options: options).run()

@@ -48,6 +48,23 @@ struct BrokenMediaTests {
         #expect(text.contains("audio-only.mp4") && text.contains("has no video stream"))
     }
 
+    @Test("a FIFO, a folder and a device given as media are refused at once by every reader, not opened")
+    func notRegularFiles() throws {
+        let folder = TemporaryDirectory()
+        let fifo = folder.file("stream.wav")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try FileManager.default.createDirectory(atPath: folder.file("album.jpg"), withIntermediateDirectories: false)
+        let readers: [(String) throws -> Void] = [
+            { _ = try ImageDecoder.decode(path: $0) }, { _ = try AudioDecoder.decode(path: $0) }, { _ = try VideoReader(path: $0) },
+            { _ = try DepthPreprocessing.tensor(path: $0) }, { _ = try IMUPreprocessing.tensor(path: $0) }, { _ = try NPYArray(path: $0) },
+        ]
+        for read in readers {
+            #expect(message { try read(fifo) } == "\(fifo): is a FIFO (named pipe), not a regular file")
+            #expect(message { try read(folder.file("album.jpg")) } == "\(folder.file("album.jpg")): is a folder, not a regular file")
+            #expect(message { try read("/dev/null") } == "/dev/null: is a device, not a regular file")
+        }
+    }
+
     @Test("a missing file is named")
     func missing() {
         #expect(message { _ = try ImageDecoder.decode(path: "/nonexistent/picture.jpg") } == "/nonexistent/picture.jpg: no such file")
