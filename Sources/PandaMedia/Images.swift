@@ -85,18 +85,27 @@ public enum MediaFile {
             if errno == ENOENT || errno == ENOTDIR { throw MediaError.fileNotFound(path: path) }
             throw MediaError.unreadable(path: path, reason: String(cString: strerror(errno)))
         }
-        let type = status.st_mode & S_IFMT
-        guard type == S_IFREG else {
-            let kind = switch type {
-            case S_IFDIR: "a folder"
-            case S_IFIFO: "a FIFO (named pipe)"
-            case S_IFSOCK: "a socket"
-            case S_IFCHR, S_IFBLK: "a device"
-            default: "a special file"
-            }
-            throw MediaError.unreadable(path: path, reason: "is \(kind), not a regular file")
-        }
+        if let kind = kind(of: status) { throw MediaError.unreadable(path: path, reason: "is \(kind), not a regular file") }
         guard status.st_size > 0 else { throw MediaError.unreadable(path: path, reason: "the file is empty") }
+    }
+
+    /// What the path is when it is not a regular file ("a folder", "a FIFO (named pipe)", …), following symbolic
+    /// links; nil for a regular file or a path that does not exist.
+    public static func nonRegularKind(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return kind(of: status)
+    }
+
+    private static func kind(of status: stat) -> String? {
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFDIR: "a folder"
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFSOCK: "a socket"
+        case S_IFCHR, S_IFBLK: "a device"
+        default: "a special file"
+        }
     }
 
     /// The file's bytes, or an error naming it: missing, not a regular file, unreadable or empty.
