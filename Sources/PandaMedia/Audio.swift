@@ -32,6 +32,10 @@ public enum AudioDecoder {
         let channels = Int(info.channels), frames = Int(info.frames)
         guard channels > 0, info.samplerate > 0 else { throw MediaError.unreadable(path: path, reason: "no channels or no sample rate") }
         guard frames > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
+        if let shortfall = declaredShortfall(file) {
+            throw MediaError.unreadable(
+                path: path, reason: "its header declares \(shortfall.declared) bytes of sound ('\(shortfall.chunk)') but the file holds \(shortfall.held) (truncated?)")
+        }
         var interleaved = [Float](repeating: 0, count: frames * channels)
         let read = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(frames)) })
         guard read == frames else {
@@ -39,6 +43,25 @@ public enum AudioDecoder {
         }
         let split = (0..<channels).map { channel in (0..<frames).map { interleaved[$0 * channels + channel] } }
         return AudioBuffer(sampleRate: Int(info.samplerate), channels: split)
+    }
+
+    /// A chunk that declares more bytes than the file holds, from libsndfile's log of the header it parsed. libsndfile
+    /// reads a WAV, AIFF, AU or W64 cut short (or whose data size field is garbage) as a shorter sound, saying so only
+    /// in that log, as "data : 308700 (should be 30830)"; the data chunk's line is preferred to the container's.
+    /// 0xFFFFFFFF, which streaming writers put where the length is not known yet, is not taken as a length.
+    private static func declaredShortfall(_ file: OpaquePointer) -> (chunk: String, declared: Int, held: Int)? {
+        var log = [CChar](repeating: 0, count: 16384)
+        sf_command(file, Int32(SFC_GET_LOG_INFO), &log, Int32(log.count))
+        let text = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var found: [(chunk: String, declared: Int, held: Int)] = []
+        for line in text.split(separator: "\n") {
+            guard let open = line.range(of: " (should be "), line.hasSuffix(")"), let colon = line[..<open.lowerBound].range(of: " : ", options: .backwards),
+                  let declared = Int(line[colon.upperBound..<open.lowerBound]), let held = Int(line[open.upperBound...].dropLast()),
+                  declared > held, declared != 0xFFFF_FFFF
+            else { continue }
+            found.append((line[..<colon.lowerBound].trimmingCharacters(in: .whitespaces), declared, held))
+        }
+        return found.first { !["RIFF", "riff", "FORM", "RF64"].contains($0.chunk) } ?? found.first
     }
 
     /// The best audio stream of any file FFmpeg opens (MP3, AAC, M4A, a video's sound track), decoded with libavcodec
