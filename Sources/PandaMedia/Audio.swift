@@ -36,12 +36,20 @@ public enum AudioDecoder {
             throw MediaError.unreadable(
                 path: path, reason: "its header declares \(shortfall.declared) bytes of sound ('\(shortfall.chunk)') but the file holds \(shortfall.held) (truncated?)")
         }
-        var interleaved = [Float](repeating: 0, count: frames * channels)
-        let read = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(frames)) })
+        // Read in blocks and split as they come, so the sound is held once, not also whole and interleaved.
+        var split = (0..<channels).map { _ in [Float]() }
+        for channel in split.indices { split[channel].reserveCapacity(frames) }
+        var block = [Float](repeating: 0, count: 65536 * channels)
+        var read = 0
+        while read < frames {
+            let count = Int(block.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(min(65536, frames - read))) })
+            guard count > 0 else { break }
+            for channel in 0..<channels { split[channel] += stride(from: channel, to: count * channels, by: channels).map { block[$0] } }
+            read += count
+        }
         guard read == frames else {
             throw MediaError.unreadable(path: path, reason: "ends after \(read) of \(frames) frames (truncated?)")
         }
-        let split = (0..<channels).map { channel in (0..<frames).map { interleaved[$0 * channels + channel] } }
         return AudioBuffer(sampleRate: Int(info.samplerate), channels: split)
     }
 

@@ -12,18 +12,37 @@ public enum AudioPreprocessing {
     public static let clipsPerItem = 3
     public static let clipSeconds = 2
 
-    /// The normalized log-mel clips of a sound (resampled to 16 kHz as torchaudio does), each [128 × 204].
+    /// The normalized log-mel clips of a sound (resampled to 16 kHz as torchaudio does), each [128 × 204]. Only the
+    /// stretches the clips cover are resampled, so time and memory beyond the decoded sound do not grow with its length.
     public static func clips(_ audio: AudioBuffer, path: String = "audio") throws -> [[Float]] {
         guard audio.frameCount > 0, audio.sampleRate > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
-        var waveform = Resampler.resample(audio.channels.map { $0.map(Double.init) }, from: audio.sampleRate, to: sampleRate)
+        let bounds = clipBounds(frames: Resampler.outputLength(audio.frameCount, from: audio.sampleRate, to: sampleRate))
+        // The clips' union as disjoint stretches (overlapping clips share one), each resampled on its own.
+        var stretches: [(range: Range<Int>, waveform: [[Double]])] = []
+        for (start, end) in bounds.sorted(by: { $0.0 < $1.0 }) where start < end {
+            if let last = stretches.last?.range, start <= last.upperBound {
+                stretches[stretches.count - 1].range = last.lowerBound..<max(last.upperBound, end)
+            } else {
+                stretches.append((start..<end, []))
+            }
+        }
+        for index in stretches.indices {
+            stretches[index].waveform = Resampler.resample(audio.channels, from: audio.sampleRate, to: sampleRate, outputs: stretches[index].range)
+        }
         var result: [[Float]] = []
-        for (start, end) in clipBounds(frames: waveform[0].count) {
+        for (start, end) in bounds {
+            guard let stretch = stretches.firstIndex(where: { $0.range.contains(start) }) else {
+                result.append(normalized([]))  // an empty clip, as data.py's: all padding
+                continue
+            }
+            let offset = stretches[stretch].range.lowerBound
+            let (from, to) = (start - offset, end - offset)
             // data.py subtracts each clip's mean in place, on a view of the whole waveform: where clips overlap,
             // later clips see earlier clips' shifts. Reproduced on purpose.
-            let count = Double((end - start) * waveform.count)
-            let mean = waveform.reduce(0.0) { $0 + $1[start..<end].reduce(0, +) } / count
-            for channel in waveform.indices { for i in start..<end { waveform[channel][i] -= mean } }
-            result.append(normalized(fbank(Array(waveform[0][start..<end]))))
+            let channels = stretches[stretch].waveform
+            let mean = channels.reduce(0.0) { $0 + $1[from..<to].reduce(0, +) } / Double((end - start) * channels.count)
+            for channel in channels.indices { for i in from..<to { stretches[stretch].waveform[channel][i] -= mean } }
+            result.append(normalized(fbank(Array(stretches[stretch].waveform[0][from..<to]))))
         }
         return result
     }

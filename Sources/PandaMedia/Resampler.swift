@@ -8,19 +8,38 @@ import Foundation
 public enum Resampler {
     public static func resample(_ channels: [[Double]], from source: Int, to target: Int) -> [[Double]] {
         guard source != target, let length = channels.first?.count, length > 0 else { return channels }
+        return resample(channels, from: source, to: target, outputs: 0..<outputLength(length, from: source, to: target))
+    }
+
+    /// The length of a resampled sound: ceil(target · length / source) with the rates reduced by their gcd.
+    public static func outputLength(_ length: Int, from source: Int, to target: Int) -> Int {
+        guard source != target else { return length }
+        let divisor = greatestCommonDivisor(source, target)
+        let (original, new) = (source / divisor, target / divisor)
+        return (new * length + original - 1) / original
+    }
+
+    /// Only the samples `outputs` of the resampled sound (each is computed from its own taps, so they equal those
+    /// of the whole), so a sound of which a few seconds are used is not resampled, or held in Double, whole.
+    public static func resample<Sample: BinaryFloatingPoint>(_ channels: [[Sample]], from source: Int, to target: Int, outputs: Range<Int>) -> [[Double]] {
+        guard let length = channels.first?.count, length > 0 else { return channels.map { _ in [] } }
+        precondition(outputs.clamped(to: 0..<outputLength(length, from: source, to: target)) == outputs)
+        guard source != target else { return channels.map { $0[outputs].map(Double.init) } }
         let divisor = greatestCommonDivisor(source, target)
         let (original, new) = (source / divisor, target / divisor)
         let zeroCrossings = 6.0, rolloff = 0.99
         let baseFrequency = Double(min(original, new)) * rolloff
         let width = Int((zeroCrossings * Double(original) / baseFrequency).rounded(.up))
         let taps = 2 * width + original
-        let outputLength = (new * length + original - 1) / original  // ceil(new · length / original)
-        var out = channels.map { _ in [Double](repeating: 0, count: outputLength) }
+        var out = channels.map { _ in [Double](repeating: 0, count: outputs.count) }
         // torchaudio builds the whole kernel, `new` rows of `taps` (for 999,983 Hz to 16 kHz: 16,000 × 1,000,741
         // doubles). Each row is a sinc under a Hann window that is zero past six zero crossings, so only the taps
         // inside it are computed, one phase at a time: memory and time follow the filter's width, not the rate ratio.
         // (The clamped taps outside are not exactly zero, but below 1e-32 of the sum: far under float precision.)
         for phase in 0..<new {
+            // Output index = position · new + phase, for the positions that land inside `outputs`.
+            let positions = max(outputs.lowerBound - phase + new - 1, 0) / new..<max(outputs.upperBound - phase + new - 1, 0) / new
+            guard !positions.isEmpty else { continue }
             // kernel[phase][tap] has |t| < 6 for taps within (width + original · (phase / new ∓ 6 / baseFrequency)).
             let centre = Double(width) + Double(original) * Double(phase) / Double(new)
             let reach = Double(original) * zeroCrossings / baseFrequency
@@ -34,14 +53,12 @@ public enum Resampler {
             }
             for (channel, samples) in channels.enumerated() {
                 // Zero padding of `width` before and `width + original` after, as torchaudio pads.
-                func sample(_ index: Int) -> Double { index >= width && index - width < length ? samples[index - width] : 0 }
-                for position in 0..<(length / original + 1) {
-                    let index = position * new + phase
-                    guard index < outputLength else { break }
+                func sample(_ index: Int) -> Double { index >= width && index - width < length ? Double(samples[index - width]) : 0 }
+                for position in positions {
                     var sum = 0.0
                     let start = position * original + firstTap
                     for (tap, weight) in kernel.enumerated() { sum += sample(start + tap) * weight }
-                    out[channel][index] = sum
+                    out[channel][position * new + phase - outputs.lowerBound] = sum
                 }
             }
         }

@@ -54,6 +54,19 @@ struct MediaLimitsTests {
         #expect(window.pixels == cropped)
     }
 
+    @Test("resampling only a stretch equals the same stretch of the whole resampled sound", arguments: [22_050, 44_100, 8_000, 16_000])
+    func stretchEqualsWhole(source: Int) {
+        let samples: [Float] = (0..<(source * 3 / 2)).map { index in
+            let time = Double(index)
+            return Float(0.7 * sin(time * 0.013) + 0.2 * sin(time * 0.31))
+        }
+        let whole: [Double] = Resampler.resample([samples.map(Double.init)], from: source, to: 16_000)[0]
+        let stretches: [Range<Int>] = [0..<5, 3_001..<9_100, (whole.count - 777)..<whole.count]
+        for stretch in stretches {
+            #expect(Resampler.resample([samples], from: source, to: 16_000, outputs: stretch)[0] == Array(whole[stretch]), "\(source) Hz, \(stretch)")
+        }
+    }
+
     @Test("resampling from 999,983 Hz equals torchaudio's whole kernel row while computing only the taps inside its window")
     func primeSampleRate() {
         let source = 999_983, length = 50_000  // 0.05 s; the rate is prime, so nothing reduces the 999,983 : 16,000 ratio
