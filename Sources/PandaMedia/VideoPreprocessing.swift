@@ -129,9 +129,10 @@ struct ClipFrames<Prepared> {
 /// centres (torch's `interpolate`, align_corners=False, no antialiasing): output i samples (i + 0.5) · in / out − 0.5,
 /// clamped to the edges.
 enum BilinearTaps {
-    static func taps(_ count: Int, from input: Int) -> [(Int, Int, Float)] {
+    /// The taps of the outputs `only` (all `count` by default).
+    static func taps(_ count: Int, from input: Int, only outputs: Range<Int>? = nil) -> [(Int, Int, Float)] {
         let scale = Float(input) / Float(count)
-        return (0..<count).map { index in
+        return (outputs ?? 0..<count).map { index in
             let source = max(scale * (Float(index) + 0.5) - 0.5, 0)
             let low = min(Int(source), input - 1)
             return (low, min(low + 1, input - 1), source - Float(low))

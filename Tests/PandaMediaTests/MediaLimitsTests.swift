@@ -54,6 +54,18 @@ struct MediaLimitsTests {
         #expect(window.pixels == cropped)
     }
 
+    @Test("a 60000 × 1 depth map becomes [1, 224, 224] resizing only the crop, which equals cropping the whole bilinear resize")
+    func extremeDepthAspectRatio() {
+        let tensor = DepthPreprocessing.tensor(millimetres: [UInt16](repeating: 500, count: 60_000), width: 60_000, height: 1)
+        #expect(tensor.count == 224 * 224 && tensor.allSatisfy { $0 == 2 })
+        let plane = (0..<(40 * 30)).map { Float(($0 * 7919) % 1009) }
+        let whole = DepthPreprocessing.resizeBilinear(plane, width: 40, height: 30, toWidth: 300, toHeight: 224, columns: 0..<300, rows: 0..<224)
+        let window = DepthPreprocessing.resizeBilinear(plane, width: 40, height: 30, toWidth: 300, toHeight: 224, columns: 38..<262, rows: 0..<224)
+        var cropped: [Float] = []
+        for y in 0..<224 { cropped += whole[(y * 300 + 38)..<(y * 300 + 262)] }
+        #expect(window == cropped)
+    }
+
     @Test("resampling only a stretch equals the same stretch of the whole resampled sound", arguments: [22_050, 44_100, 8_000, 16_000])
     func stretchEqualsWhole(source: Int) {
         let samples: [Float] = (0..<(source * 3 / 2)).map { index in
