@@ -23,13 +23,29 @@ public enum Resampler {
     /// of the whole), so a sound of which a few seconds are used is not resampled, or held in Double, whole.
     public static func resample<Sample: BinaryFloatingPoint>(_ channels: [[Sample]], from source: Int, to target: Int, outputs: Range<Int>) -> [[Double]] {
         guard let length = channels.first?.count, length > 0 else { return channels.map { _ in [] } }
+        return resample(channels, startingAt: 0, of: length, from: source, to: target, outputs: outputs)
+    }
+
+    /// The source samples that the outputs `outputs` read (all the taps of their kernel rows), within the sound.
+    public static func sourceRange(for outputs: Range<Int>, length: Int, from source: Int, to target: Int) -> Range<Int> {
+        guard source != target else { return outputs }
+        guard !outputs.isEmpty else { return 0..<0 }
+        let (original, new, width) = filter(from: source, to: target)
+        // Output position · new + phase reads padded samples position · original ..< + 2 · width + original.
+        let (first, last) = (outputs.lowerBound / new, (outputs.upperBound - 1) / new)
+        return max(first * original - width, 0)..<min(last * original + original + width, length)
+    }
+
+    /// `resample(_:from:to:outputs:)` from part of a sound: `channels` holds its samples from `offset` on, at least
+    /// `sourceRange(for: outputs, …)`, of a sound `length` samples long.
+    public static func resample<Sample: BinaryFloatingPoint>(
+        _ channels: [[Sample]], startingAt offset: Int, of length: Int, from source: Int, to target: Int, outputs: Range<Int>
+    ) -> [[Double]] {
         precondition(outputs.clamped(to: 0..<outputLength(length, from: source, to: target)) == outputs)
-        guard source != target else { return channels.map { $0[outputs].map(Double.init) } }
-        let divisor = greatestCommonDivisor(source, target)
-        let (original, new) = (source / divisor, target / divisor)
+        guard source != target else { return channels.map { $0[(outputs.lowerBound - offset)..<(outputs.upperBound - offset)].map(Double.init) } }
+        let (original, new, width) = filter(from: source, to: target)
         let zeroCrossings = 6.0, rolloff = 0.99
         let baseFrequency = Double(min(original, new)) * rolloff
-        let width = Int((zeroCrossings * Double(original) / baseFrequency).rounded(.up))
         let taps = 2 * width + original
         var out = channels.map { _ in [Double](repeating: 0, count: outputs.count) }
         // torchaudio builds the whole kernel, `new` rows of `taps` (for 999,983 Hz to 16 kHz: 16,000 × 1,000,741
@@ -53,7 +69,7 @@ public enum Resampler {
             }
             for (channel, samples) in channels.enumerated() {
                 // Zero padding of `width` before and `width + original` after, as torchaudio pads.
-                func sample(_ index: Int) -> Double { index >= width && index - width < length ? Double(samples[index - width]) : 0 }
+                func sample(_ index: Int) -> Double { index >= width && index - width < length ? Double(samples[index - width - offset]) : 0 }
                 for position in positions {
                     var sum = 0.0
                     let start = position * original + firstTap
@@ -63,6 +79,14 @@ public enum Resampler {
             }
         }
         return out
+    }
+
+    /// The rates reduced by their gcd, and the kernel's half width in source samples (torchaudio's
+    /// ceil(6 · original / (min(original, new) · 0.99))).
+    private static func filter(from source: Int, to target: Int) -> (original: Int, new: Int, width: Int) {
+        let divisor = greatestCommonDivisor(source, target)
+        let (original, new) = (source / divisor, target / divisor)
+        return (original, new, Int((6.0 * Double(original) / (Double(min(original, new)) * 0.99)).rounded(.up)))
     }
 
     static func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int { b == 0 ? a : greatestCommonDivisor(b, a % b) }

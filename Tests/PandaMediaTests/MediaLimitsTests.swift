@@ -79,6 +79,33 @@ struct MediaLimitsTests {
         }
     }
 
+    @Test("the clips of a file, decoded only where they fall, equal the clips of the whole decoded sound", arguments: [
+        "stereo-22k.wav", "speech-16k.flac", "speech.mp3", "speech.ogg", "audio-only.mp4", "long-44k.wav",
+    ])
+    func clipsFromStretches(name: String) throws {
+        let folder = TemporaryDirectory()
+        var path = fixture("media/" + name)
+        if name == "long-44k.wav" {
+            // 20 s of 44.1 kHz stereo: three clips 6 s apart, so three separate stretches are read.
+            let (rate, frames) = (44_100, 20 * 44_100)
+            var wav = Data("RIFF".utf8)
+            func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { wav.append(contentsOf: $0) } }
+            append(UInt32(36 + 4 * frames))
+            wav.append(contentsOf: Array("WAVEfmt ".utf8))
+            append(UInt32(16)); append(UInt16(1)); append(UInt16(2)); append(UInt32(rate)); append(UInt32(4 * rate)); append(UInt16(4)); append(UInt16(16))
+            wav.append(contentsOf: Array("data".utf8))
+            append(UInt32(4 * frames))
+            for index in 0..<frames {
+                let time = Double(index) / Double(rate)
+                append(Int16(9000 * sin(2 * Double.pi * (300 + 40 * time) * time)))
+                append(Int16(5000 * sin(2 * Double.pi * 1234 * time)))
+            }
+            path = folder.file(name)
+            try wav.write(to: URL(fileURLWithPath: path))
+        }
+        #expect(try AudioPreprocessing.clips(path: path) == AudioPreprocessing.clips(AudioDecoder.decode(path: path)))
+    }
+
     @Test("resampling from 999,983 Hz equals torchaudio's whole kernel row while computing only the taps inside its window")
     func primeSampleRate() {
         let source = 999_983, length = 50_000  // 0.05 s; the rate is prime, so nothing reduces the 999,983 : 16,000 ratio
