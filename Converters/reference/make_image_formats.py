@@ -1,7 +1,8 @@
 """The same small picture in the formats the FFmpeg image path reads: Tests/Fixtures/media/formats/.
 
 Cropped from photo.jpg as Pillow decodes it (so the generator needs nothing but the committed fixture), saved by
-Pillow as BMP, uncompressed and LZW TIFF, lossless and lossy WebP, and GIF (adaptive palette, no dithering).
+Pillow as BMP, uncompressed and LZW TIFF, lossless and lossy WebP, GIF (adaptive palette, no dithering), and a
+CMYK JPEG (Pillow writes it Adobe-inverted, as Photoshop does).
 Run with the reference environment after make_media.py: python make_image_formats.py [MEDIA_DIR]
 """
 import os
@@ -21,4 +22,5 @@ picture.quantize(colors=64, dither=Image.Dither.NONE).save(os.path.join(out, "sc
 # Lossy WebP (VP8, YUV 4:2:0), at an even and an odd size so both edge cases of the chroma upsampling are read.
 picture.save(os.path.join(out, "scene.webp"), quality=80)
 picture.crop((0, 0, 63, 47)).save(os.path.join(out, "scene-odd.webp"), quality=80)
+picture.convert("CMYK").save(os.path.join(out, "scene-cmyk.jpg"), quality=90)
 print("wrote", len(os.listdir(out)), "files to", out)

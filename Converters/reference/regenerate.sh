@@ -43,6 +43,7 @@ cd "$here"
 "$venv/bin/python" make_media.py "$target/media"
 "$venv/bin/python" make_npy_cases.py "$target/media/npy"
 "$venv/bin/python" make_image_formats.py "$target/media"
+"$venv/bin/python" make_bombs.py "$target/media"
 "$venv/bin/python" make_checkpoint_cases.py "$target/checkpoints"
 rm -rf "$target/reference"
 "$venv/bin/python" generate.py "$target/reference" "$vocab" "$target/media" 2> >(grep -v -i warn >&2)

@@ -1,4 +1,5 @@
 import Foundation
+import PandaMedia
 
 /// One unit of work: an id and, per media kind, a file or a literal text.
 public struct Item: Sendable, Equatable {
@@ -20,17 +21,56 @@ public struct Item: Sendable, Equatable {
     }
 }
 
-/// An input's items and the files that could not be paired.
+/// A file that matched an input but is no item, and why.
+public struct SkippedFile: Sendable, Equatable, CustomStringConvertible {
+    public enum Reason: Sendable, Equatable {
+        /// No file of these kinds has the same stem.
+        case unpaired(missing: [MediaKind])
+        /// Pairing by stem is ambiguous: these files (of one kind) share the stem.
+        case sameStem([String])
+        /// A folder, FIFO, socket or device ("a FIFO (named pipe)").
+        case notRegular(String)
+        /// The name starts with a dot.
+        case hidden
+        /// A manifest record names this file, which is a folder, FIFO, socket or device; the item is left out.
+        case manifestItem(id: String, notRegular: String)
+    }
+
+    public var path: String
+    public var reason: Reason
+
+    public var description: String { "\(path): \(reasonText)" }
+
+    public var reasonText: String {
+        switch reason {
+        case .unpaired(let missing): "no \(missing.map(\.rawValue).joined(separator: " or ")) file has the same stem"
+        case .sameStem(let names): "\(names.joined(separator: ", ")) share a stem, so pairing by stem cannot tell them apart"
+        case .notRegular(let kind): "is \(kind), not a regular file"
+        case .hidden: "hidden (the name starts with '.')"
+        case .manifestItem(let id, let kind): "is \(kind), not a regular file (item '\(id)' left out)"
+        }
+    }
+}
+
+/// An input's items and the files that matched it but are no item.
 public struct ResolvedInput: Sendable {
     public var name: String
     public var items: [Item]
-    /// Files found for some kinds but missing the others (by stem), reported by `plan`.
-    public var unpaired: [String]
+    /// Every file that matched the input and is no item, with the reason; listed by `plan`.
+    public var skipped: [SkippedFile]
+
+    /// Files found for some kinds but missing the others (by stem).
+    public var unpaired: [String] {
+        skipped.compactMap { if case .unpaired = $0.reason { $0.path } else { nil } }
+    }
 }
 
 public enum Inputs {
     /// Finds the items of an input. Files are paired across kinds by their stem (path below the pattern's folder,
-    /// without extension); items are sorted by id so every run and every shard sees the same order.
+    /// without extension); items are sorted by id so every run and every shard sees the same order. An item's id is
+    /// its stem; in an input of one kind, files that share a stem (`a.jpg`, `a.png`) are items with their names
+    /// (stem and extension: `a.jpg`, `a.png`) as ids, so no file is dropped and ids without a clash stay stems. In an
+    /// input of several kinds such files cannot be paired, and are skipped with that reason.
     public static func resolve(_ spec: InputSpec, relativeTo directory: String, file: String) throws -> ResolvedInput {
         func failure(_ message: String) -> JobError { JobError(file: file, line: spec.line, column: spec.column, message: "input '\(spec.name)': \(message)") }
         switch spec.source {
@@ -39,24 +79,62 @@ public enum Inputs {
             let items = texts.enumerated().map { index, text in
                 Item(id: String(repeating: "0", count: width - String(index + 1).count) + String(index + 1), sources: [.text: .literal(text)])
             }
-            return ResolvedInput(name: spec.name, items: items, unpaired: [])
+            return ResolvedInput(name: spec.name, items: items, skipped: [])
         case .manifest(let relative):
             let path = absolute(relative, in: directory)
-            return ResolvedInput(name: spec.name, items: try manifestItems(path, fail: failure), unpaired: [])
+            var skipped: [SkippedFile] = []
+            let items = try manifestItems(path, fail: failure).filter { item in
+                // A FIFO would block whoever opens it first (hashing the file for the cache), so it is caught here.
+                for case .file(let file) in item.sources.values {
+                    if let kind = MediaFile.nonRegularKind(file) {
+                        skipped.append(SkippedFile(path: file, reason: .manifestItem(id: item.id, notRegular: kind)))
+                        return false
+                    }
+                }
+                return true
+            }
+            return ResolvedInput(name: spec.name, items: items, skipped: skipped)
         case .files(let patterns, let recursive):
-            var byKind: [(MediaKind, [String: String])] = []
+            var byKind: [(kind: MediaKind, files: [String: [String]])] = []
+            var skipped: [SkippedFile] = []
             for (kind, pattern) in patterns {
-                let files = try matchingFiles(pattern, kind: kind, recursive: recursive, directory: directory, fail: failure)
-                guard !files.isEmpty else { throw failure("'\(pattern)' matches no \(kind.rawValue) files") }
+                let (files, refused) = try matchingFiles(pattern, kind: kind, recursive: recursive, directory: directory, fail: failure)
+                guard !files.isEmpty else { throw failure("'\(pattern)' matches no \(kind.rawValue) files" + (refused.isEmpty ? "" : " it can read (\(refused[0]))")) }
                 byKind.append((kind, files))
+                skipped += refused
             }
-            var common = Set(byKind[0].1.keys)
-            for (_, files) in byKind.dropFirst() { common.formIntersection(files.keys) }
-            let unpaired = byKind.flatMap { _, files in files.filter { !common.contains($0.key) }.map(\.value) }.sorted()
-            let items = common.sorted().map { stem in
-                Item(id: stem, sources: Dictionary(uniqueKeysWithValues: byKind.map { ($0.0, Item.Source.file($0.1[stem]!)) }))
+            var items: [Item] = []
+            if byKind.count == 1, let (kind, files) = byKind.first {
+                for (stem, paths) in files {
+                    for path in paths {
+                        let id = paths.count == 1 ? stem : stem + "." + (path as NSString).pathExtension
+                        items.append(Item(id: id, sources: [kind: .file(path)]))
+                    }
+                }
+            } else {
+                for stem in Set(byKind.flatMap(\.files.keys)) {
+                    let missing = byKind.filter { $0.files[stem] == nil }.map(\.kind)
+                    let paths = byKind.flatMap { $0.files[stem] ?? [] }
+                    if !missing.isEmpty {
+                        skipped += paths.map { SkippedFile(path: $0, reason: .unpaired(missing: missing)) }
+                    } else if let shared = byKind.first(where: { $0.files[stem]!.count > 1 }) {
+                        let names = shared.files[stem]!.map { ($0 as NSString).lastPathComponent }
+                        skipped += paths.map { SkippedFile(path: $0, reason: .sameStem(names)) }
+                    } else {
+                        items.append(Item(id: stem, sources: Dictionary(uniqueKeysWithValues: byKind.map { ($0.kind, Item.Source.file($0.files[stem]![0])) })))
+                    }
+                }
             }
-            return ResolvedInput(name: spec.name, items: items, unpaired: unpaired)
+            // An id made from a name (`a.jpg`) can equal another file's stem (`a.jpg.png`): the later file is skipped.
+            var ids = Set<String>()
+            items = items.sorted { $0.id < $1.id }.filter { item in
+                guard ids.insert(item.id).inserted else {
+                    skipped.append(SkippedFile(path: item.primaryFile ?? item.id, reason: .sameStem([item.id])))
+                    return false
+                }
+                return true
+            }
+            return ResolvedInput(name: spec.name, items: items, skipped: skipped.sorted { $0.path < $1.path })
         }
     }
 
@@ -65,8 +143,11 @@ public enum Inputs {
     }
 
     /// Files matching a glob (`*`, `?` and `[…]` in the last component; `**/` before it searches subfolders) or all
-    /// files of the kind in a folder. Keys are stems relative to the pattern's folder.
-    static func matchingFiles(_ pattern: String, kind: MediaKind, recursive: Bool, directory: String, fail: (String) -> JobError) throws -> [String: String] {
+    /// files of the kind in a folder, by stem relative to the pattern's folder (several files can share one), and the
+    /// names that match but are no readable file (folders, FIFOs, devices, hidden files), with the reason.
+    static func matchingFiles(_ pattern: String, kind: MediaKind, recursive: Bool, directory: String, fail: (String) -> JobError) throws
+        -> (files: [String: [String]], skipped: [SkippedFile])
+    {
         var folder = pattern
         var namePattern: String?
         var searchSubfolders = recursive
@@ -92,21 +173,25 @@ public enum Inputs {
         } else {
             relativePaths = try FileManager.default.contentsOfDirectory(atPath: base)
         }
-        var result: [String: String] = [:]
+        var files: [String: [String]] = [:]
+        var skipped: [SkippedFile] = []
         for relative in relativePaths.sorted() {
             let path = (base as NSString).appendingPathComponent(relative)
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
             let name = (relative as NSString).lastPathComponent
-            if name.hasPrefix(".") { continue }
             if let namePattern {
                 guard fnmatch(namePattern, name, 0) == 0 else { continue }
             } else {
                 guard kind.extensions.contains((name as NSString).pathExtension.lowercased()) else { continue }
             }
-            let stem = (relative as NSString).deletingPathExtension
-            if result[stem] == nil { result[stem] = path }
+            if let kind = MediaFile.nonRegularKind(path) {
+                skipped.append(SkippedFile(path: path, reason: .notRegular(kind)))
+            } else if name.hasPrefix(".") {
+                skipped.append(SkippedFile(path: path, reason: .hidden))
+            } else {
+                files[(relative as NSString).deletingPathExtension, default: []].append(path)
+            }
         }
-        return result
+        return (files, skipped)
     }
 
     /// JSON lines (`{"id": …, "image": "a.jpg", "audio": …, "text": "literal"}`) or CSV with a header naming the same

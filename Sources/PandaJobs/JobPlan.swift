@@ -34,6 +34,12 @@ public struct JobPlan: Sendable {
         return order.filter { wanted.contains($0.name) }
     }
 
+    /// Every file that matched a used input but is no item, with its input's name and the reason, for the run's
+    /// summary (`plan` lists them too).
+    public var skippedFiles: [(input: String, file: SkippedFile)] {
+        inputs.sorted { $0.key < $1.key }.flatMap { name, input in input.skipped.map { (name, $0) } }
+    }
+
     /// What each cell produces, for type checks.
     enum ValueType: String { case embedding, text, labels, neighbours, files }
 
@@ -174,14 +180,14 @@ public struct JobPlan: Sendable {
         }
     }
 
-    /// A summary of what will run: items, cells, unpaired files.
+    /// A summary of what will run: items, every skipped file with the reason, cells.
     public func describe() -> String {
         var lines: [String] = []
         lines.append("job \(job.path)")
         lines.append("output \(outputDirectory)")
         for (name, input) in inputs.sorted(by: { $0.key < $1.key }) {
-            lines.append("input \(name): \(input.items.count) items" + (input.unpaired.isEmpty ? "" : ", \(input.unpaired.count) unpaired files skipped"))
-            for file in input.unpaired.prefix(5) { lines.append("  unpaired: \(file)") }
+            lines.append("input \(name): \(input.items.count) items" + (input.skipped.isEmpty ? "" : ", \(input.skipped.count) files skipped"))
+            for file in input.skipped { lines.append("  skipped \(file)") }
         }
         let count = items.count
         for cell in order {

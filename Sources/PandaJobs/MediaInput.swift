@@ -74,7 +74,7 @@ public enum MediaInput {
         case .image: values = try VisionPreprocessing.tensor(ImageDecoder.decode(path: path))
         case .thermal: values = try ThermalPreprocessing.tensor(ImageDecoder.decode(path: path))
         case .video: values = try VideoPreprocessing.tensors(path: path).flatMap { $0 }
-        case .audio: values = try AudioPreprocessing.clips(AudioDecoder.decode(path: path), path: path).flatMap { $0 }
+        case .audio: values = try AudioPreprocessing.clips(path: path).flatMap { $0 }
         case .depth: values = try DepthPreprocessing.tensor(path: path)
         case .imu: values = try IMUPreprocessing.tensor(path: path)
         case .text:

@@ -11,18 +11,36 @@ public struct AudioBuffer: Sendable, Equatable {
     public var duration: Double { Double(frameCount) / Double(sampleRate) }
 }
 
+/// Some stretches of a decoded sound, with the whole sound's rate and length.
+public struct AudioExcerpt: Sendable {
+    public var sampleRate: Int
+    public var frameCount: Int
+    /// Per stretch asked for, one array of samples per channel.
+    public var stretches: [[[Float]]]
+}
+
 public enum AudioDecoder {
     /// Reads a sound at its own sample rate. WAV, FLAC, OGG/Vorbis and the other formats libsndfile knows go through
     /// libsndfile, samples scaled as `soundfile.read(dtype="float32")` scales them (PCM divided by 2^(bits-1)). A file
     /// libsndfile cannot open — MP3 where libsndfile lacks it, AAC/M4A, the audio track of a video — is decoded with
     /// FFmpeg instead (see `decodeWithFFmpeg`).
     public static func decode(path: String) throws -> AudioBuffer {
+        let whole = try decode(path: path) { frames, _ in [0..<frames] }
+        return AudioBuffer(sampleRate: whole.sampleRate, channels: whole.stretches[0])
+    }
+
+    /// Reads only the stretches (sample ranges, within the sound) that `keep` asks for once it is given the sound's
+    /// length and rate. Files libsndfile reads are read block by block and only those samples are kept, so memory
+    /// follows the stretches, not the file's length; FFmpeg's are decoded whole, then cut.
+    public static func decode(path: String, keeping keep: (_ frameCount: Int, _ sampleRate: Int) -> [Range<Int>]) throws -> AudioExcerpt {
         try MediaFile.check(path)
         var info = SF_INFO()
         guard let file = sf_open(path, Int32(SFM_READ), &info) else {
             let sndfileReason = String(cString: sf_strerror(nil))
             do {
-                return try decodeWithFFmpeg(path: path)
+                let whole = try decodeWithFFmpeg(path: path)
+                let stretches = keep(whole.frameCount, whole.sampleRate).map { range in whole.channels.map { Array($0[range]) } }
+                return AudioExcerpt(sampleRate: whole.sampleRate, frameCount: whole.frameCount, stretches: stretches)
             } catch MediaError.unreadable(_, let reason), MediaError.unsupported(_, let reason) {
                 throw MediaError.unreadable(
                     path: path, reason: "not a sound file libsndfile or FFmpeg can read (libsndfile: \(sndfileReason); FFmpeg: \(reason))")
@@ -32,13 +50,53 @@ public enum AudioDecoder {
         let channels = Int(info.channels), frames = Int(info.frames)
         guard channels > 0, info.samplerate > 0 else { throw MediaError.unreadable(path: path, reason: "no channels or no sample rate") }
         guard frames > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
-        var interleaved = [Float](repeating: 0, count: frames * channels)
-        let read = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(frames)) })
+        if let shortfall = declaredShortfall(file) {
+            throw MediaError.unreadable(
+                path: path, reason: "its header declares \(shortfall.declared) bytes of sound ('\(shortfall.chunk)') but the file holds \(shortfall.held) (truncated?)")
+        }
+        // Read in blocks, from the start (seeking is not sample-exact in every format), keeping each block's samples
+        // that fall in a stretch, split by channel.
+        let ranges = keep(frames, Int(info.samplerate))
+        var stretches = ranges.map { range in (0..<channels).map { _ in [Float]() } }
+        for (index, range) in ranges.enumerated() { for channel in 0..<channels { stretches[index][channel].reserveCapacity(range.count) } }
+        var block = [Float](repeating: 0, count: 65536 * channels)
+        var read = 0
+        while read < frames {
+            let count = Int(block.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(min(65536, frames - read))) })
+            guard count > 0 else { break }
+            for (index, range) in ranges.enumerated() {
+                let overlap = range.clamped(to: read..<(read + count))
+                guard !overlap.isEmpty else { continue }
+                for channel in 0..<channels {
+                    let samples = stride(from: (overlap.lowerBound - read) * channels + channel, to: (overlap.upperBound - read) * channels, by: channels)
+                    stretches[index][channel] += samples.map { block[$0] }
+                }
+            }
+            read += count
+        }
         guard read == frames else {
             throw MediaError.unreadable(path: path, reason: "ends after \(read) of \(frames) frames (truncated?)")
         }
-        let split = (0..<channels).map { channel in (0..<frames).map { interleaved[$0 * channels + channel] } }
-        return AudioBuffer(sampleRate: Int(info.samplerate), channels: split)
+        return AudioExcerpt(sampleRate: Int(info.samplerate), frameCount: frames, stretches: stretches)
+    }
+
+    /// A chunk that declares more bytes than the file holds, from libsndfile's log of the header it parsed. libsndfile
+    /// reads a WAV, AIFF, AU or W64 cut short (or whose data size field is garbage) as a shorter sound, saying so only
+    /// in that log, as "data : 308700 (should be 30830)"; the data chunk's line is preferred to the container's.
+    /// 0xFFFFFFFF, which streaming writers put where the length is not known yet, is not taken as a length.
+    private static func declaredShortfall(_ file: OpaquePointer) -> (chunk: String, declared: Int, held: Int)? {
+        var log = [CChar](repeating: 0, count: 16384)
+        sf_command(file, Int32(SFC_GET_LOG_INFO), &log, Int32(log.count))
+        let text = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var found: [(chunk: String, declared: Int, held: Int)] = []
+        for line in text.split(separator: "\n") {
+            guard let open = line.range(of: " (should be "), line.hasSuffix(")"), let colon = line[..<open.lowerBound].range(of: " : ", options: .backwards),
+                  let declared = Int(line[colon.upperBound..<open.lowerBound]), let held = Int(line[open.upperBound...].dropLast()),
+                  declared > held, declared != 0xFFFF_FFFF
+            else { continue }
+            found.append((line[..<colon.lowerBound].trimmingCharacters(in: .whitespaces), declared, held))
+        }
+        return found.first { !["RIFF", "riff", "FORM", "RF64"].contains($0.chunk) } ?? found.first
     }
 
     /// The best audio stream of any file FFmpeg opens (MP3, AAC, M4A, a video's sound track), decoded with libavcodec

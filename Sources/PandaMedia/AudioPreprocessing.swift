@@ -12,18 +12,62 @@ public enum AudioPreprocessing {
     public static let clipsPerItem = 3
     public static let clipSeconds = 2
 
-    /// The normalized log-mel clips of a sound (resampled to 16 kHz as torchaudio does), each [128 × 204].
+    /// The normalized log-mel clips of a sound (resampled to 16 kHz as torchaudio does), each [128 × 204]. Only the
+    /// stretches the clips cover are resampled, so time and memory beyond the decoded sound do not grow with its length.
     public static func clips(_ audio: AudioBuffer, path: String = "audio") throws -> [[Float]] {
         guard audio.frameCount > 0, audio.sampleRate > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
-        var waveform = Resampler.resample(audio.channels.map { $0.map(Double.init) }, from: audio.sampleRate, to: sampleRate)
+        let bounds = clipBounds(frames: Resampler.outputLength(audio.frameCount, from: audio.sampleRate, to: sampleRate))
+        let stretches = stretches(of: bounds)
+        let waveforms = stretches.map { Resampler.resample(audio.channels, from: audio.sampleRate, to: sampleRate, outputs: $0) }
+        return clips(bounds: bounds, stretches: stretches, waveforms: waveforms)
+    }
+
+    /// The same clips of a sound file, decoding only the samples they use: memory does not grow with the sound's
+    /// length for the formats libsndfile reads (see `AudioDecoder.decode(path:keeping:)`).
+    public static func clips(path: String) throws -> [[Float]] {
+        var (bounds, stretches, sources): ([(Int, Int)], [Range<Int>], [Range<Int>]) = ([], [], [])
+        let excerpt = try AudioDecoder.decode(path: path) { frames, rate in
+            bounds = clipBounds(frames: Resampler.outputLength(frames, from: rate, to: sampleRate))
+            stretches = Self.stretches(of: bounds)
+            sources = stretches.map { Resampler.sourceRange(for: $0, length: frames, from: rate, to: sampleRate) }
+            return sources
+        }
+        let waveforms = stretches.indices.map { index in
+            Resampler.resample(excerpt.stretches[index], startingAt: sources[index].lowerBound, of: excerpt.frameCount, from: excerpt.sampleRate,
+                               to: sampleRate, outputs: stretches[index])
+        }
+        return clips(bounds: bounds, stretches: stretches, waveforms: waveforms)
+    }
+
+    /// The clips' union as disjoint stretches of the 16 kHz waveform, in order (overlapping clips share one).
+    static func stretches(of bounds: [(Int, Int)]) -> [Range<Int>] {
+        var stretches: [Range<Int>] = []
+        for (start, end) in bounds.sorted(by: { $0.0 < $1.0 }) where start < end {
+            if let last = stretches.last, start <= last.upperBound {
+                stretches[stretches.count - 1] = last.lowerBound..<max(last.upperBound, end)
+            } else {
+                stretches.append(start..<end)
+            }
+        }
+        return stretches
+    }
+
+    /// Each clip's normalized fbank, from the resampled stretches (`waveforms[k]`: every channel over `stretches[k]`).
+    static func clips(bounds: [(Int, Int)], stretches: [Range<Int>], waveforms: [[[Double]]]) -> [[Float]] {
+        var waveforms = waveforms
         var result: [[Float]] = []
-        for (start, end) in clipBounds(frames: waveform[0].count) {
+        for (start, end) in bounds {
+            guard let stretch = stretches.firstIndex(where: { $0.contains(start) }) else {
+                result.append(normalized([]))  // an empty clip, as data.py's: all padding
+                continue
+            }
+            let (from, to) = (start - stretches[stretch].lowerBound, end - stretches[stretch].lowerBound)
             // data.py subtracts each clip's mean in place, on a view of the whole waveform: where clips overlap,
             // later clips see earlier clips' shifts. Reproduced on purpose.
-            let count = Double((end - start) * waveform.count)
-            let mean = waveform.reduce(0.0) { $0 + $1[start..<end].reduce(0, +) } / count
-            for channel in waveform.indices { for i in start..<end { waveform[channel][i] -= mean } }
-            result.append(normalized(fbank(Array(waveform[0][start..<end]))))
+            let channels = waveforms[stretch]
+            let mean = channels.reduce(0.0) { $0 + $1[from..<to].reduce(0, +) } / Double((end - start) * channels.count)
+            for channel in channels.indices { for i in from..<to { waveforms[stretch][channel][i] -= mean } }
+            result.append(normalized(fbank(Array(waveforms[stretch][0][from..<to]))))
         }
         return result
     }

@@ -50,30 +50,27 @@ public enum DepthPreprocessing {
     }
 
     /// Millimetres (0: no measurement) → disparity 1000 / mm → shorter side 224 (bilinear) → centre 224 × 224 crop.
+    /// Only the crop is resized, so memory follows the output whatever the map's aspect ratio.
     static func tensor(millimetres: [UInt16], width: Int, height: Int) -> [Float] {
         let disparity = millimetres.map { $0 == 0 ? 0 : 1000 / Float($0) }
         let (outWidth, outHeight) = width < height
             ? (size, Int((Double(height) * Double(size) / Double(width)).rounded(.down)))
             : (Int((Double(width) * Double(size) / Double(height)).rounded(.down)), size)
-        let resized = resizeBilinear(disparity, width: width, height: height, toWidth: outWidth, toHeight: outHeight)
         let left = Int((Double(outWidth - size) / 2).rounded(.toNearestOrEven))
         let top = Int((Double(outHeight - size) / 2).rounded(.toNearestOrEven))
-        var out = [Float](repeating: 0, count: size * size)
-        for y in 0..<size {
-            for x in 0..<size { out[y * size + x] = resized[(top + y) * outWidth + left + x] }
-        }
-        return out
+        return resizeBilinear(disparity, width: width, height: height, toWidth: outWidth, toHeight: outHeight, columns: left..<(left + size), rows: top..<(top + size))
     }
 
-    /// Bilinear resampling of one plane with half-pixel centres (align_corners=False), as video frames are scaled.
-    static func resizeBilinear(_ values: [Float], width: Int, height: Int, toWidth: Int, toHeight: Int) -> [Float] {
-        let columns = BilinearTaps.taps(toWidth, from: width), rows = BilinearTaps.taps(toHeight, from: height)
-        var out = [Float](repeating: 0, count: toWidth * toHeight)
-        for (y, (y0, y1, dy)) in rows.enumerated() {
-            for (x, (x0, x1, dx)) in columns.enumerated() {
+    /// The part `columns` × `rows` of a bilinear resampling of one plane with half-pixel centres (align_corners=False),
+    /// as video frames are scaled; each output depends only on its own taps, so this equals cropping the whole.
+    static func resizeBilinear(_ values: [Float], width: Int, height: Int, toWidth: Int, toHeight: Int, columns: Range<Int>, rows: Range<Int>) -> [Float] {
+        let columnTaps = BilinearTaps.taps(toWidth, from: width, only: columns), rowTaps = BilinearTaps.taps(toHeight, from: height, only: rows)
+        var out = [Float](repeating: 0, count: columns.count * rows.count)
+        for (y, (y0, y1, dy)) in rowTaps.enumerated() {
+            for (x, (x0, x1, dx)) in columnTaps.enumerated() {
                 let top = (1 - dx) * values[y0 * width + x0] + dx * values[y0 * width + x1]
                 let bottom = (1 - dx) * values[y1 * width + x0] + dx * values[y1 * width + x1]
-                out[y * toWidth + x] = (1 - dy) * top + dy * bottom
+                out[y * columns.count + x] = (1 - dy) * top + dy * bottom
             }
         }
         return out

@@ -16,18 +16,19 @@ public enum VisionPreprocessing {
         resizedAndCropped(image.rgb, mean: mean, standardDeviation: standardDeviation)
     }
 
-    /// Resize the shorter side to 224, crop the centre, then (value / 255 − mean) / std per channel.
+    /// Resize the shorter side to 224, crop the centre, then (value / 255 − mean) / std per channel. Only the crop is
+    /// resized, so memory follows the 224 × 224 output whatever the picture's aspect ratio.
     static func resizedAndCropped(_ image: Image8, mean: [Float], standardDeviation: [Float]) -> [Float] {
         let channels = image.channels
         let (width, height) = resizedSize(width: image.width, height: image.height)
-        let resized = PillowResampler.resizeBicubic(image, width: width, height: height)
         // torchvision's CenterCrop: offsets round((W − 224) / 2) and round((H − 224) / 2), Python rounding half to even.
         let left = Int((Double(width - size) / 2).rounded(.toNearestOrEven)), top = Int((Double(height - size) / 2).rounded(.toNearestOrEven))
+        let crop = PillowResampler.resizeBicubic(image, width: width, height: height, columns: left..<(left + size), rows: top..<(top + size))
         var out = [Float](repeating: 0, count: channels * size * size)
         for c in 0..<channels {
             for y in 0..<size {
                 for x in 0..<size {
-                    let value = Float(resized.pixels[((top + y) * width + left + x) * channels + c]) / 255
+                    let value = Float(crop.pixels[(y * size + x) * channels + c]) / 255
                     out[(c * size + y) * size + x] = (value - mean[c]) / standardDeviation[c]
                 }
             }

@@ -7,15 +7,20 @@ public enum PillowResampler {
     private static let precisionBits = 32 - 8 - 2
 
     public static func resizeBicubic(_ image: Image8, width outWidth: Int, height outHeight: Int) -> Image8 {
-        precondition(outWidth > 0 && outHeight > 0)
+        resizeBicubic(image, width: outWidth, height: outHeight, columns: 0..<outWidth, rows: 0..<outHeight)
+    }
+
+    /// The part `columns` × `rows` of the resized picture, computed without the rest: each output pixel depends only
+    /// on its own taps, so this equals cropping the full resize, while its memory follows the window, not the
+    /// resized size (a 60000 × 1 picture resized to a shorter side of 224 is 13,440,000 × 224).
+    public static func resizeBicubic(_ image: Image8, width outWidth: Int, height outHeight: Int, columns: Range<Int>, rows: Range<Int>) -> Image8 {
+        precondition(outWidth > 0 && outHeight > 0 && columns.clamped(to: 0..<outWidth) == columns && rows.clamped(to: 0..<outHeight) == rows)
         var current = image
-        if outWidth != image.width {
-            let (bounds, weights, size) = coefficients(input: image.width, output: outWidth)
-            current = horizontal(current, width: outWidth, bounds: bounds, weights: weights, kernelSize: size)
+        if outWidth != image.width || columns != 0..<image.width {
+            current = horizontal(current, coefficients(input: image.width, output: outWidth, range: columns))
         }
-        if outHeight != image.height {
-            let (bounds, weights, size) = coefficients(input: image.height, output: outHeight)
-            current = vertical(current, height: outHeight, bounds: bounds, weights: weights, kernelSize: size)
+        if outHeight != image.height || rows != 0..<image.height {
+            current = vertical(current, coefficients(input: image.height, output: outHeight, range: rows))
         }
         return current
     }
@@ -27,15 +32,22 @@ public enum PillowResampler {
         return 0
     }
 
-    /// For each output position: the first input index, the tap count, and fixed-point weights.
-    private static func coefficients(input: Int, output: Int) -> (bounds: [(Int, Int)], weights: [Int32], kernelSize: Int) {
+    /// For each output position in `range`: the first input index and the tap count, with `kernelSize` fixed-point
+    /// weights per position.
+    private struct Coefficients {
+        var bounds: [(first: Int, count: Int)]
+        var weights: [Int32]
+        var kernelSize: Int
+    }
+
+    private static func coefficients(input: Int, output: Int, range: Range<Int>) -> Coefficients {
         let scale = Double(input) / Double(output)
         let filterScale = max(scale, 1)
         let support = 2.0 * filterScale
         let kernelSize = Int(support.rounded(.up)) * 2 + 1
         var bounds: [(Int, Int)] = []
-        var weights = [Int32](repeating: 0, count: output * kernelSize)
-        for index in 0..<output {
+        var weights = [Int32](repeating: 0, count: range.count * kernelSize)
+        for (position, index) in range.enumerated() {
             let center = (Double(index) + 0.5) * scale
             let first = max(Int(center - support + 0.5), 0)
             let count = min(Int(center + support + 0.5), input) - first
@@ -44,11 +56,11 @@ public enum PillowResampler {
             if total != 0 { taps = taps.map { $0 / total } }
             for (tap, weight) in taps.enumerated() {
                 let fixed = weight * Double(1 << precisionBits)
-                weights[index * kernelSize + tap] = Int32(weight < 0 ? (fixed - 0.5) : (fixed + 0.5))
+                weights[position * kernelSize + tap] = Int32(weight < 0 ? (fixed - 0.5) : (fixed + 0.5))
             }
             bounds.append((first, count))
         }
-        return (bounds, weights, kernelSize)
+        return Coefficients(bounds: bounds, weights: weights, kernelSize: kernelSize)
     }
 
     @inline(__always) private static func clip8(_ sum: Int32) -> UInt8 {
@@ -56,16 +68,15 @@ public enum PillowResampler {
         return value < 0 ? 0 : value > 255 ? 255 : UInt8(value)
     }
 
-    private static func horizontal(_ image: Image8, width: Int, bounds: [(Int, Int)], weights: [Int32], kernelSize: Int) -> Image8 {
-        let channels = image.channels
+    private static func horizontal(_ image: Image8, _ filter: Coefficients) -> Image8 {
+        let (channels, width) = (image.channels, filter.bounds.count)
         var out = [UInt8](repeating: 0, count: width * image.height * channels)
         for y in 0..<image.height {
-            for x in 0..<width {
-                let (first, count) = bounds[x]
+            for (x, (first, count)) in filter.bounds.enumerated() {
                 for c in 0..<channels {
                     var sum: Int32 = 1 << Int32(precisionBits - 1)
                     for tap in 0..<count {
-                        sum &+= Int32(image.pixels[(y * image.width + first + tap) * channels + c]) &* weights[x * kernelSize + tap]
+                        sum &+= Int32(image.pixels[(y * image.width + first + tap) * channels + c]) &* filter.weights[x * filter.kernelSize + tap]
                     }
                     out[(y * width + x) * channels + c] = clip8(sum)
                 }
@@ -74,16 +85,15 @@ public enum PillowResampler {
         return Image8(width: width, height: image.height, channels: channels, pixels: out)
     }
 
-    private static func vertical(_ image: Image8, height: Int, bounds: [(Int, Int)], weights: [Int32], kernelSize: Int) -> Image8 {
-        let channels = image.channels
+    private static func vertical(_ image: Image8, _ filter: Coefficients) -> Image8 {
+        let (channels, height) = (image.channels, filter.bounds.count)
         var out = [UInt8](repeating: 0, count: image.width * height * channels)
-        for y in 0..<height {
-            let (first, count) = bounds[y]
+        for (y, (first, count)) in filter.bounds.enumerated() {
             for x in 0..<image.width {
                 for c in 0..<channels {
                     var sum: Int32 = 1 << Int32(precisionBits - 1)
                     for tap in 0..<count {
-                        sum &+= Int32(image.pixels[((first + tap) * image.width + x) * channels + c]) &* weights[y * kernelSize + tap]
+                        sum &+= Int32(image.pixels[((first + tap) * image.width + x) * channels + c]) &* filter.weights[y * filter.kernelSize + tap]
                     }
                     out[(y * image.width + x) * channels + c] = clip8(sum)
                 }

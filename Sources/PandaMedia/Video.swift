@@ -27,7 +27,8 @@ public final class VideoReader {
     private var timeBase: AVRational
     private var draining = false
 
-    public init(path: String) throws {
+    /// `maxPixels`: the largest frame decoded; a stream declaring more is refused before any frame is decoded.
+    public init(path: String, maxPixels: Int = ImageLimits.maxPixels) throws {
         self.path = path
         try MediaFile.check(path)
         FFmpegLog.silence()
@@ -41,7 +42,16 @@ public final class VideoReader {
         streamIndex = -1
         timeBase = AVRational(num: 0, den: 1)
         (width, height, frameRate, duration) = (0, 0, 0, 0)
-        status = avformat_find_stream_info(format, nil)
+        // Reading the stream information decodes a first frame where the header leaves the pixel format open (PNG
+        // does): with the decoders' max_pixels set, a picture past the limit fails that decode instead of being
+        // allocated (its size is then unknown here, and read below from the first packet). FFmpeg counts the width
+        // rounded up to its stride alignment, so it is given an eighth more, leaving the exact check to Panda.
+        let decoderLimit = String(maxPixels + maxPixels / 8)
+        let streamCount = Int(format!.pointee.nb_streams)
+        var options = [OpaquePointer?](repeating: nil, count: max(streamCount, 1))
+        for index in 0..<streamCount { av_dict_set(&options[index], "max_pixels", decoderLimit, 0) }
+        status = avformat_find_stream_info(format, &options)
+        for index in options.indices { av_dict_free(&options[index]) }
         guard status >= 0 else { throw failure(status, "cannot read the stream information") }
         var decoder: UnsafePointer<AVCodec>?
         let index = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
@@ -51,6 +61,9 @@ public final class VideoReader {
         guard let context = avcodec_alloc_context3(decoder) else { throw MediaError.unreadable(path: path, reason: "out of memory") }
         codec = context
         avcodec_parameters_to_context(context, stream.pointee.codecpar)
+        try ImageLimits.check(path: path, width: Int(context.pointee.width), height: Int(context.pointee.height), limit: maxPixels)
+        // The decoder refuses a frame much larger than the limit too, should one differ from the size the stream declares.
+        context.pointee.max_pixels = Int64(maxPixels + maxPixels / 8)
         context.pointee.thread_count = 1  // frame-exact and reproducible; clips are short
         status = avcodec_open2(context, decoder, nil)
         guard status >= 0 else { throw failure(status, "cannot open the video decoder") }
@@ -58,6 +71,16 @@ public final class VideoReader {
         frame = av_frame_alloc()
         streamIndex = index
         timeBase = stream.pointee.time_base
+        if context.pointee.width == 0 || context.pointee.height == 0 {
+            // Still unknown: decode the first packet (a frame it gives stays in the decoder for `nextDecodedFrame`).
+            // FFmpeg refuses a size past max_pixels with EINVAL and forgets it; PNG's is read from its header.
+            if sendFirstPacket() == -EINVAL {
+                let size = MediaFile.pngSize(path) ?? (0, 0)
+                if size.width == 0 || size.width * size.height > maxPixels {
+                    throw MediaError.tooManyPixels(path: path, width: size.width, height: size.height, limit: maxPixels)
+                }
+            }
+        }
         width = Int(context.pointee.width)
         height = Int(context.pointee.height)
         guard width > 0, height > 0 else { throw MediaError.unreadable(path: path, reason: "the video stream has no picture size") }
@@ -80,10 +103,38 @@ public final class VideoReader {
         avformat_close_input(&format)
     }
 
+    /// Feeds the decoder the stream's first packet; returns what `avcodec_send_packet` returned (0 without a packet).
+    private func sendFirstPacket() -> Int32 {
+        guard let codec, let packet else { return 0 }
+        while av_read_frame(format, packet) >= 0 {
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == streamIndex else { continue }
+            return avcodec_send_packet(codec, packet)
+        }
+        return 0
+    }
+
     /// The next frame in presentation order, or nil at the end of the stream.
     public func nextFrame() throws -> VideoFrame? {
         guard let frame = try nextDecodedFrame() else { return nil }
         return try convert(frame)
+    }
+
+    /// The next frame's time, and the frame itself in RGB only if `wanted` accepts that time (the others are not
+    /// converted); nil at the end of the stream.
+    public func nextFrame(converting wanted: (Double) -> Bool) throws -> (time: Double, frame: VideoFrame?)? {
+        guard let frame = try nextDecodedFrame() else { return nil }
+        let time = time(of: frame)
+        guard wanted(time) else {
+            av_frame_unref(frame)
+            return (time, nil)
+        }
+        return (time, try convert(frame))
+    }
+
+    private func time(of frame: UnsafeMutablePointer<AVFrame>) -> Double {
+        let timestamp = frame.pointee.best_effort_timestamp
+        return timestamp == Int64.min ? 0 : Double(timestamp) * Double(timeBase.num) / Double(timeBase.den)
     }
 
     /// The codec of the picture stream.
@@ -136,8 +187,7 @@ public final class VideoReader {
                 }
             }
         }
-        let timestamp = frame.pointee.best_effort_timestamp
-        let time = timestamp == Int64.min ? 0 : Double(timestamp) * Double(timeBase.num) / Double(timeBase.den)
+        let time = time(of: frame)
         av_frame_unref(frame)
         return VideoFrame(time: time, image: Image8(width: w, height: h, channels: 3, pixels: pixels))
     }
@@ -146,10 +196,10 @@ public final class VideoReader {
 /// Still pictures through FFmpeg: the first frame of the file's picture stream, in RGB (alpha dropped, as
 /// Pillow's `convert("RGB")` drops it).
 enum FFmpegImage {
-    static func decode(path: String) throws -> Image8 {
+    static func decode(path: String, maxPixels: Int) throws -> Image8 {
         let reader: VideoReader
         do {
-            reader = try VideoReader(path: path)
+            reader = try VideoReader(path: path, maxPixels: maxPixels)
         } catch MediaError.unreadable(_, let reason), MediaError.unsupported(_, let reason) {
             throw MediaError.unsupported(path: path, reason: "not a recognized image format (FFmpeg: \(reason))")
         }
@@ -203,13 +253,5 @@ enum FFmpegLog {
         var buffer = [CChar](repeating: 0, count: 128)
         av_strerror(code, &buffer, buffer.count)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-extension MediaFile {
-    /// Checks that the file exists and is not empty, without reading it.
-    static func check(_ path: String) throws {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { throw MediaError.fileNotFound(path: path) }
-        guard (attributes[.size] as? Int ?? 0) > 0 else { throw MediaError.unreadable(path: path, reason: "the file is empty") }
     }
 }

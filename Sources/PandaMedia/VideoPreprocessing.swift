@@ -21,28 +21,22 @@ public enum VideoPreprocessing {
 
     /// The two frames of each clip: of the decoded frames shown in [start, end), the first and the last.
     public static func framePairs(_ frames: [VideoFrame], duration: Double) -> [(VideoFrame, VideoFrame)]? {
-        var pairs: [(VideoFrame, VideoFrame)] = []
-        for (start, end) in clipTimes(duration: duration) {
-            let inside = frames.filter { $0.time >= start - 1e-9 && $0.time < end - 1e-9 }
-            guard let first = inside.first, let last = inside.last else { return nil }
-            pairs.append((first, last))
-        }
-        return pairs
+        var selection = ClipFrames(clips: clipTimes(duration: duration)) { $0 }
+        for frame in frames { selection.add(frame.time, frame) }
+        return selection.pairs()
     }
 
     /// All 15 clip-and-crop tensors of a video, each [3, 2, 224, 224] channel-major, in data.py's order (clip by
-    /// clip, crops left/top, centre, right/bottom).
+    /// clip, crops left/top, centre, right/bottom). Frames stream past: only those inside a clip are converted to
+    /// RGB, and only the ten picked are kept, scaled, so memory does not grow with the video's length.
     public static func tensors(path: String) throws -> [[Float]] {
         let reader = try VideoReader(path: path)
-        var frames: [VideoFrame] = []
-        while let frame = try reader.nextFrame() { frames.append(frame) }
-        guard let pairs = framePairs(frames, duration: reader.duration) else {
+        var selection = ClipFrames(clips: clipTimes(duration: reader.duration)) { scaledAndNormalized($0.image) }
+        while let (time, frame) = try reader.nextFrame(converting: selection.wants) { selection.add(time, frame) }
+        guard let pairs = selection.pairs() else {
             throw MediaError.unreadable(path: path, reason: "some 2-second clip of the \(reader.duration)-second video holds no frame")
         }
-        return pairs.flatMap { pair in
-            let scaled = [pair.0.image, pair.1.image].map(scaledAndNormalized)
-            return (0..<3).map { crop in cropped(scaled, crop: crop) }
-        }
+        return pairs.flatMap { pair in (0..<3).map { crop in cropped([pair.0, pair.1], crop: crop) } }
     }
 
     /// Shorter side to 224 by bilinear interpolation of the frame / 255 (torch interpolate, align_corners=False,
@@ -88,13 +82,57 @@ public enum VideoPreprocessing {
     }
 }
 
+/// The first and last frame inside each clip, picked from frames given in presentation order and kept in their
+/// `prepare`d form. The last one is only known once a frame at or past the clip's end arrives (or the stream ends),
+/// so until then the latest frame inside is held as it came.
+struct ClipFrames<Prepared> {
+    let clips: [(start: Double, end: Double)]
+    let prepare: (VideoFrame) -> Prepared
+    private var first: [Prepared?], last: [Prepared?], latest: [VideoFrame?]
+
+    init(clips: [(start: Double, end: Double)], prepare: @escaping (VideoFrame) -> Prepared) {
+        (self.clips, self.prepare) = (clips, prepare)
+        (first, last, latest) = (Array(repeating: nil, count: clips.count), Array(repeating: nil, count: clips.count), Array(repeating: nil, count: clips.count))
+    }
+
+    private func inside(_ clip: Int, _ time: Double) -> Bool { time >= clips[clip].start - 1e-9 && time < clips[clip].end - 1e-9 }
+
+    func wants(_ time: Double) -> Bool { clips.indices.contains { inside($0, time) } }
+
+    /// Takes the next frame's time, and the frame if `wants` accepted it.
+    mutating func add(_ time: Double, _ frame: VideoFrame?) {
+        for clip in clips.indices {
+            if let held = latest[clip], time >= clips[clip].end - 1e-9 {
+                last[clip] = prepare(held)
+                latest[clip] = nil
+            }
+            guard let frame, inside(clip, time) else { continue }
+            if first[clip] == nil { first[clip] = prepare(frame) }
+            latest[clip] = frame
+        }
+    }
+
+    /// Each clip's first and last frame, or nil if some clip holds no frame.
+    mutating func pairs() -> [(Prepared, Prepared)]? {
+        var pairs: [(Prepared, Prepared)] = []
+        for clip in clips.indices {
+            if let held = latest[clip] { last[clip] = prepare(held) }
+            latest[clip] = nil
+            guard let first = first[clip], let last = last[clip] else { return nil }
+            pairs.append((first, last))
+        }
+        return pairs
+    }
+}
+
 /// The two source pixels and the weight of the second, per output pixel, of a bilinear resize with half-pixel
 /// centres (torch's `interpolate`, align_corners=False, no antialiasing): output i samples (i + 0.5) · in / out − 0.5,
 /// clamped to the edges.
 enum BilinearTaps {
-    static func taps(_ count: Int, from input: Int) -> [(Int, Int, Float)] {
+    /// The taps of the outputs `only` (all `count` by default).
+    static func taps(_ count: Int, from input: Int, only outputs: Range<Int>? = nil) -> [(Int, Int, Float)] {
         let scale = Float(input) / Float(count)
-        return (0..<count).map { index in
+        return (outputs ?? 0..<count).map { index in
             let source = max(scale * (Float(index) + 0.5) - 0.5, 0)
             let low = min(Int(source), input - 1)
             return (low, min(low + 1, input - 1), source - Float(low))

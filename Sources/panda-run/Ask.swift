@@ -39,9 +39,7 @@ struct PandaGPTOptions: ParsableArguments {
     /// into its one feature token — across modalities as PandaGPT does, and so also for several files of one.
     func load() throws -> (PandaGPT, [[Float]]) {
         let embedder = try Embedder(path: imagebind, threads: threadCount)
-        var prepared: [PreparedInput] = []
-        for (kind, path) in media.files { prepared += try MediaInput.prepare(kind, path: path) }
-        let embeddings = try embedder.embed(prepared)
+        let embeddings = try embedder.embed(try media.prepared())
         return (try PandaGPT(decoderPath: model, adapterPath: adapter), embeddings)
     }
 }

@@ -58,9 +58,7 @@ struct Embed: ParsableCommand, ReportsErrors {
 
     func run() throws {
         let embedder = try Embedder(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, batchSize: batchSize)
-        var prepared: [PreparedInput] = []
-        for (kind, path) in media.files { prepared += try MediaInput.prepare(kind, path: path) }
-        prepared += texts.map { .text($0) }
+        let prepared = try media.prepared() + texts.map { .text($0) }
         let embeddings = try embedder.embed(prepared)
         var byModality: [String: [[Float]]] = [:]
         var order: [String] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PandaJobs
+import PandaMedia
 
 /// The media flags shared by `embed`, `ask` and `chat`: files per modality, in the order given.
 struct MediaOptions: ParsableArguments {
@@ -22,10 +23,35 @@ struct MediaOptions: ParsableArguments {
     @Option(name: .customLong("imu"), help: ArgumentHelp("IMU readings: .npy [6, N] or CSV with 6 columns, N ≤ 2000.", valueName: "file"))
     var imus: [String] = []
 
+    @OptionGroup var limits: ImageLimitOptions
+
     /// Every file with its kind, images before videos, then the other modalities in the flags' order.
     var files: [(kind: MediaKind, path: String)] {
         images.map { (.image, $0) } + videos.map { (.video, $0) } + audios.map { (.audio, $0) } + depths.map { (.depth, $0) }
             + thermals.map { (.thermal, $0) } + imus.map { (.imu, $0) }
+    }
+
+    /// Every file read and preprocessed, in the order of `files`.
+    func prepared() throws -> [PreparedInput] {
+        limits.apply()
+        return try files.flatMap { try MediaInput.prepare($0.kind, path: $0.path) }
+    }
+}
+
+/// `--max-image-pixels`, for the commands that decode pictures and videos.
+struct ImageLimitOptions: ParsableArguments {
+    @Option(
+        name: .customLong("max-image-pixels"),
+        help: "Refuse pictures and video frames whose header declares more pixels (default 89478485, or $PANDA_MAX_IMAGE_PIXELS).")
+    var maxImagePixels: Int?
+
+    func validate() throws {
+        if let maxImagePixels, maxImagePixels <= 0 { throw ValidationError("--max-image-pixels must be positive") }
+    }
+
+    /// The media readers take their limit from the environment, where a job's readers find it too; so the flag sets it.
+    func apply() {
+        if let maxImagePixels { setenv(ImageLimits.environmentVariable, String(maxImagePixels), 1) }
     }
 }
 

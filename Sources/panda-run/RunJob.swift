@@ -63,6 +63,8 @@ struct RunJob: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Items per encoder batch.")
     var batchSize = 8
 
+    @OptionGroup var limits: ImageLimitOptions
+
     func validate() throws {
         if let shard, Shard(shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not '\(shard)'") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
@@ -83,6 +85,7 @@ struct RunJob: ParsableCommand {
             let again = signal == SIGINT ? "; Ctrl-C again to quit at once" : ""
             FileHandle.standardError.write(Data("\nstopping: finishing the item in flight and writing the outputs\(again)\n".utf8))
         }
+        limits.apply()
         let summary = try JobRunner(plan: plannedJob(job, output: output, setting: assignments), options: options).run()
         if let signal = summary.interruptedBy { throw ExitCode(128 + signal) }
         if summary.failed > 0 { throw ExitCode(2) }

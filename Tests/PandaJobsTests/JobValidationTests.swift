@@ -55,7 +55,7 @@ struct JobValidationTests {
         #expect(plan.items.map(\.id) == ["a", "b"])
         #expect(plan.inputs["scenes"]!.unpaired.map { ($0 as NSString).lastPathComponent } == ["c.jpg", "lonely.wav"])
         #expect(plan.order.map(\.name) == ["picture", "sound", "scene", "story"])
-        #expect(plan.describe().contains("input scenes: 2 items, 2 unpaired files skipped"))
+        #expect(plan.describe().contains("input scenes: 2 items, 2 files skipped"))
     }
 
     @Test("an unknown field is reported where it is written, with the field it probably meant")

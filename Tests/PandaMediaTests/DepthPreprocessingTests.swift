@@ -50,7 +50,7 @@ struct DepthPreprocessingTests {
         #expect(tensor.count == 224 * 224 && tensor.allSatisfy { $0 == 0.5 })
         // A vertical ramp: the crop keeps rows 188..<412 of 600, so the first row samples source row (188.5) / 2 − 0.5.
         let ramp = (0..<300).flatMap { y in [Float](repeating: Float(y), count: 112) }
-        let resized = DepthPreprocessing.resizeBilinear(ramp, width: 112, height: 300, toWidth: 224, toHeight: 600)
+        let resized = DepthPreprocessing.resizeBilinear(ramp, width: 112, height: 300, toWidth: 224, toHeight: 600, columns: 0..<224, rows: 0..<600)
         #expect(resized[188 * 224] == 93.75 && resized[0] == 0 && resized[599 * 224] == 299)
     }
 

@@ -4,7 +4,7 @@ import PandaTestSupport
 import Testing
 
 /// Converters/reference/make_image_formats.py saved one 64 × 48 crop of photo.jpg with Pillow in each format (and a
-/// 63 × 47 lossy WebP). Pillow 13 decodes the lossless ones to: sum 1043439, position-weighted sum 131045143, pixel
+/// 63 × 47 lossy WebP). The CMYK JPEG decodes in Pillow to sum 1043208, weighted sum 131032728, pixel [12, 41, 0]. Pillow 13 decodes the lossless ones to: sum 1043439, position-weighted sum 131045143, pixel
 /// (x 7, y 5) = [10, 42, 0]; the GIF (64-colour palette, no dithering) to 1038213, 130257030, [13, 42, 1]. The
 /// weighted sum is numpy's `(a * (np.arange(a.size) % 251 + 1)).sum()` over the flattened RGB values, so it catches
 /// misplaced pixels.
@@ -36,5 +36,14 @@ struct ImageFormatTests {
         #expect(checksums(image.pixels) == (sum, weighted))
         let start = (5 * width + 7) * 3
         #expect(Array(image.pixels[start..<start + 3]) == pixel)
+    }
+
+    @Test("a CMYK JPEG (Adobe-inverted) decodes through libjpeg to Pillow's convert('RGB') pixels exactly")
+    func cmykJPEGEqualsPillow() throws {
+        let image = try ImageDecoder.decode(path: fixture("media/formats/scene-cmyk.jpg"))
+        #expect([image.width, image.height, image.channels] == [64, 48, 3] as [Int])
+        #expect(checksums(image.pixels) == (1_043_208, 131_032_728))
+        let start = (5 * 64 + 7) * 3
+        #expect(Array(image.pixels[start..<start + 3]) == [12, 41, 0] as [UInt8])
     }
 }

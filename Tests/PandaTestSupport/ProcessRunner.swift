@@ -5,6 +5,22 @@ public struct ProcessResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// Whether the process was still running at the deadline given to `Executable.run` (it is then killed).
+    public var timedOut = false
+}
+
+/// How to run a process beyond its arguments.
+public struct ProcessLimits: Sendable {
+    /// Address space allowed to the process (`ulimit -v`, RLIMIT_AS), in bytes: an allocation past it fails.
+    public var memory: Int?
+    /// Seconds to wait before killing the process.
+    public var seconds: Double?
+    /// Variables set on top of the test process's environment.
+    public var environment: [String: String]
+
+    public init(memory: Int? = nil, seconds: Double? = nil, environment: [String: String] = [:]) {
+        (self.memory, self.seconds, self.environment) = (memory, seconds, environment)
+    }
 }
 
 public enum Executable {
@@ -28,6 +44,29 @@ public enum Executable {
         return try process.result()
     }
 
+    /// Runs under `limits`: a memory limit, a deadline after which the process is killed, extra environment.
+    public static func run(_ name: String, _ arguments: [String], limits: ProcessLimits) throws -> ProcessResult {
+        var executable = productsDirectory.appendingPathComponent(name), arguments = arguments
+        if let memory = limits.memory {
+            // Process cannot set a child's rlimits; a shell sets it and execs the executable in its place.
+            arguments = ["-c", "ulimit -v \(memory / 1024) && exec \"$0\" \"$@\"", executable.path] + arguments
+            executable = URL(fileURLWithPath: "/bin/sh")
+        }
+        let running = try RunningProcess(executable: executable, arguments: arguments, environment: limits.environment)
+        var timedOut = false
+        if let seconds = limits.seconds {
+            let deadline = Date().addingTimeInterval(seconds)
+            while running.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if running.process.isRunning {
+                timedOut = true
+                kill(running.process.processIdentifier, SIGKILL)
+            }
+        }
+        var result = try running.result()
+        result.timedOut = timedOut
+        return result
+    }
+
     /// Starts an executable without waiting for it (for tests that interrupt it).
     public static func start(_ name: String, _ arguments: [String], input: String? = nil) throws -> RunningProcess {
         try RunningProcess(executable: productsDirectory.appendingPathComponent(name), arguments: arguments, input: input)
@@ -41,13 +80,14 @@ public final class RunningProcess {
     private let out: FileHandle
     private let err: FileHandle
 
-    init(executable: URL, arguments: [String], input: String? = nil) throws {
+    init(executable: URL, arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws {
         _ = FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
         _ = FileManager.default.createFile(atPath: scratch.file("err"), contents: nil)
         out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("out")))
         err = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("err")))
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = out
         process.standardError = err
         if let input {
