@@ -36,6 +36,8 @@ public struct RunSummary: Sendable {
     /// Existing files a sidecar was not written over: under `skip`, and under `overwrite` when this job had not
     /// written them.
     public var sidecarsLeftAlone: [String] = []
+    /// Files that matched an input but are no item, with the input's name and why (`panda-run plan` lists them too).
+    public var skippedFiles: [String] = []
     /// The signal that stopped the run before every item was done.
     public var interruptedBy: Int32?
 }
@@ -109,6 +111,7 @@ public final class JobRunner {
         var items = plan.items.filter { options.shard?.contains($0.id) ?? true }
         if let limit = options.limit { items = Array(items.prefix(limit)) }
         summary.items = items.count
+        summary.skippedFiles = plan.skippedFiles.map { "\($0.input): \($0.file)" }
         var committed = try store.committedRecords()
         earlierRecords = committed
         let crash = store.inFlight()

@@ -86,12 +86,16 @@ final class ProgressReporter {
             emit(["event": "summary", "items": summary.items, "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped,
                   "cache_hits": summary.cacheHits, "model_runs": summary.modelRuns, "tokens": summary.generatedTokens,
                   "seconds": (summary.seconds * 1000).rounded() / 1000, "outputs": summary.outputs,
-                  "sidecars_left_alone": summary.sidecarsLeftAlone])
+                  "sidecars_left_alone": summary.sidecarsLeftAlone, "skipped_files": summary.skippedFiles])
         case .bar:
             write(clear + line() + "\n")
             write("\(summary.succeeded) succeeded, \(summary.failed) failed (\(summary.skipped) unchanged since the last run), "
                 + "\(summary.cacheHits) cached results, \(summary.generatedTokens) tokens generated, \(String(format: "%.1f", summary.seconds)) s\n")
             for output in summary.outputs { write("wrote \(output)\n") }
+            if let first = summary.skippedFiles.first {
+                let more = summary.skippedFiles.count > 1 ? " and \(summary.skippedFiles.count - 1) more; panda-run plan lists them" : ""
+                write("\(summary.skippedFiles.count) files matched an input but are no item (\(first)\(more))\n")
+            }
             if let first = summary.sidecarsLeftAlone.first {
                 let more = summary.sidecarsLeftAlone.count > 1 ? " and \(summary.sidecarsLeftAlone.count - 1) more" : ""
                 write("left \(summary.sidecarsLeftAlone.count) existing sidecar files alone, not written by this job (\(first)\(more)); policy: replace writes over them\n")

@@ -16,7 +16,7 @@ struct MediaLimitProcessTests {
     }
 
     private func error(_ result: ProcessResult) -> String {
-        ((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any])?["error"] as? String ?? result.stdout + result.stderr
+        ((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any])?["error"] as? String ?? (result.stdout + result.stderr).trimmingCharacters(in: .newlines)
     }
 
     @Test("a valid 60000 × 1 PNG is embedded, its resize to 13,440,000 × 224 never allocated")

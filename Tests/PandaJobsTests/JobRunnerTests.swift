@@ -281,6 +281,13 @@ struct JobRunnerTests {
         #expect(throws: JobRunError.self) { try run(job()) { $0.cells = ["knid"] } }
     }
 
+    @Test("the run's summary names the files that matched an input but became no item")
+    func summaryNamesSkippedFiles() throws {
+        try FileManager.default.copyItem(atPath: directory.file("images/panda.jpg"), toPath: directory.file("images/lonely.jpg"))
+        let summary = try run(job())
+        #expect(summary.items == 3 && summary.skippedFiles.count == 1 && summary.skippedFiles[0].hasPrefix("scenes: ") && summary.skippedFiles[0].contains("lonely.jpg"), "\(summary.skippedFiles)")
+    }
+
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
     func retryFailed() throws {
         _ = try run(job())
