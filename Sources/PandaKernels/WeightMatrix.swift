@@ -95,11 +95,6 @@ public final class ThreadPool: @unchecked Sendable {
     public static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
 }
 
-/// Whether the AVX2 kernels run (turn them off to test the portable ones).
-public enum KernelPath {
-    public static var usesAVX2: Bool { panda_kernels_use_avx2() != 0 }
-    public static func allowAVX2(_ allowed: Bool) { panda_kernels_allow_avx2(allowed ? 1 : 0) }
-}
 
 /// Scratch memory for matrix-matrix products with non-f32 weights, which are widened a tile of rows at a time.
 public final class MatrixWorkspace: @unchecked Sendable {

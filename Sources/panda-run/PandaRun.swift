@@ -16,6 +16,6 @@ struct PandaRun: ParsableCommand {
               panda-run ask --model Weights/vicuna-7b.panda --adapter Weights/pandagpt-7b-delta.panda \\
                 --imagebind Weights/imagebind-huge.panda --image photo.jpg "What is in this picture?"
             """,
-        subcommands: [RunJob.self, Validate.self, Plan.self, Merge.self, Ask.self, Chat.self, Embed.self, Generate.self, Tokenize.self],
+        subcommands: [RunJob.self, Validate.self, Plan.self, Merge.self, Ask.self, Chat.self, Embed.self, Generate.self, Tokenize.self, Info.self],
         defaultSubcommand: RunJob.self)
 }
