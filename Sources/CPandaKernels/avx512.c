@@ -1,6 +1,6 @@
 // C with per-function target attributes, not Highway: the AVX2 kernels already are, Highway 1.0.3 is C++ (a second language and library in the target for three kernels), and two-width include templates give the width-generic form.
-// The AVX-512 and AVX-VNNI kernels: 512-bit f32/f16/bf16 products (float_rows.h) and q4_0x8/q8_0x8 products through
-// vpdpbusd at 512 and 256 bits (x8_vnni.h). Called by panda_matvec and panda_matmul_x8 only on the paths whose CPU
+// The AVX-512 and AVX-VNNI kernels: 512-bit f32/f16/bf16 products (float_rows.h), q4_0x8/q8_0x8 products through
+// vpdpbusd at 512 and 256 bits (x8_vnni.h), and bf16 matrix–matrix products through vdpbf16ps. Called by panda_matvec and panda_matmul_x8 only on the paths whose CPU
 // features they need (paths.c).
 #include "panda_kernels.h"
 
@@ -36,6 +36,61 @@ __attribute__((target(AVX512))) static inline __m512 widen16(int dtype, const ui
 
 void panda_matvec_float_avx512(int dtype, const uint8_t *w, const float *x, float *y, size_t cols, size_t row_begin, size_t row_end) {
     float_matvec_avx512(dtype, w, x, y, cols, row_begin, row_end);
+}
+
+// ---- bf16 × bf16 through vdpbf16ps ----
+
+#define AVX512BF16 __attribute__((target(AVX512 ",avx512bf16")))
+
+AVX512BF16 void panda_f32_to_bf16_avx512(const float *x, uint16_t *out, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(out + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(out + i, mask, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, x + i)));
+    }
+}
+
+// Four weight rows × four activation rows, over all columns: each vdpbf16ps adds 32 products into the 16 lanes of
+// one of 16 accumulators, summed across lanes once at the end. At the edges the last row (or activation row) is
+// repeated and its copies' sums are not stored.
+AVX512BF16 static void bf16_tile(const uint8_t *w, size_t row_bytes, int rows, const uint16_t *x, int tokens, size_t cols,
+                                 float *y, size_t y_stride, float beta) {
+    const uint16_t *wr[4], *xt[4];
+    for (int k = 0; k < 4; k++) {
+        wr[k] = (const uint16_t *)(w + (size_t)(k < rows ? k : rows - 1) * row_bytes);
+        xt[k] = x + (size_t)(k < tokens ? k : tokens - 1) * cols;
+    }
+    __m512 acc[4][4];
+    for (int k = 0; k < 4; k++)
+        for (int t = 0; t < 4; t++) acc[k][t] = _mm512_setzero_ps();
+    for (size_t i = 0; i < cols; i += 32) {
+        __mmask32 mask = i + 32 <= cols ? 0xFFFFFFFFu : (1u << (cols - i)) - 1;
+        __m512bh xv[4];
+        for (int t = 0; t < 4; t++) xv[t] = (__m512bh)_mm512_maskz_loadu_epi16(mask, xt[t] + i);
+        for (int k = 0; k < 4; k++) {
+            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, wr[k] + i);
+            for (int t = 0; t < 4; t++) acc[k][t] = _mm512_dpbf16_ps(acc[k][t], wv, xv[t]);
+        }
+    }
+    for (int t = 0; t < tokens; t++)
+        for (int k = 0; k < rows; k++) {
+            float sum = _mm512_reduce_add_ps(acc[k][t]), *out = y + t * y_stride + k;
+            *out = beta == 0 ? sum : sum + beta * *out;
+        }
+}
+
+// Rows in slabs of 32 (256 KB of a 4096-wide weight, kept in L2) while every tile of four activation rows passes.
+void panda_matmul_bf16_avx512(const uint8_t *w, const uint16_t *x, float *y, size_t count, size_t cols, size_t y_stride, float beta,
+                              size_t row_begin, size_t row_end) {
+    size_t row_bytes = cols * 2;
+    for (size_t slab_begin = row_begin; slab_begin < row_end; slab_begin += 32) {
+        size_t slab_end = slab_begin + 32 < row_end ? slab_begin + 32 : row_end;
+        for (size_t t = 0; t < count; t += 4)
+            for (size_t r = slab_begin; r < slab_end; r += 4)
+                bf16_tile(w + r * row_bytes, row_bytes, slab_end - r < 4 ? (int)(slab_end - r) : 4, x + t * cols,
+                          count - t < 4 ? (int)(count - t) : 4, cols, y + t * y_stride + r, y_stride, beta);
+    }
 }
 
 // ---- q4_0x8/q8_0x8 through 512-bit vpdpbusd: two groups (16 rows) per vector, 8 activation rows per pass ----

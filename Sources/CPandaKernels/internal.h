@@ -21,4 +21,10 @@ void panda_matvec_float_avx512(int dtype, const uint8_t *w, const float *x, floa
 void panda_matvec_x8_vnni(int wide, int dtype, const uint8_t *w, const uint8_t *x, float *y, size_t cols, size_t row_begin, size_t row_end);
 void panda_matmul_x8_vnni(int wide, int dtype, const uint8_t *w, const uint8_t *x, const float *dx, const int32_t *sx, float *y,
                           size_t count, size_t cols, size_t y_stride, size_t row_begin, size_t row_end);
+// bf16 weight rows [row_begin, row_end) times `count` bf16 activation rows through vdpbf16ps (AVX-512 BF16);
+// arguments as panda_pool_matmul_bf16.
+void panda_matmul_bf16_avx512(const uint8_t *w, const uint16_t *x, float *y, size_t count, size_t cols, size_t y_stride, float beta,
+                              size_t row_begin, size_t row_end);
+// n floats rounded to bf16, to nearest even.
+void panda_f32_to_bf16_avx512(const float *x, uint16_t *out, size_t n);
 #endif

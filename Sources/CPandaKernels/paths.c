@@ -19,7 +19,7 @@ static const char *const path_names[PANDA_PATH_COUNT] = {"portable", "avx2", "av
 static const unsigned avx2_features = FEATURE(0) | FEATURE(1) | FEATURE(2);
 static const unsigned avx512_features = avx2_features | FEATURE(4) | FEATURE(5) | FEATURE(6) | FEATURE(7);
 static const unsigned path_features[PANDA_PATH_COUNT] = {
-    0, avx2_features, avx2_features | FEATURE(3), avx512_features, avx512_features | FEATURE(8),
+    0, avx2_features, avx2_features | FEATURE(3), avx512_features, avx512_features | FEATURE(8) | FEATURE(9),
 };
 
 static unsigned detected_features(void) {

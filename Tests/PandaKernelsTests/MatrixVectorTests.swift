@@ -119,6 +119,36 @@ struct MatrixVectorTests {
         }
     }
 
+    @Test("the f32/f16/bf16 matrix–matrix product adds the double-precision product of the stored weights and the activations as the path rounds them (bf16 for bf16 weights on avx512vnni) into strided outputs, on every kernel path",
+          arguments: [DType.f32, .f16, .bf16], KernelPath.allCases)
+    func floatMatrixProductMatchesReference(dtype: DType, path: KernelPath) {
+        guard select(path, for: "matrix-matrix \(dtype)") else { return }
+        defer { KernelPath.select(Self.startUp) }
+        let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace(tileFloats: 1 << 16)
+        // Rows and activation rows that are not multiples of the 4 × 4 tiles, columns that are not of 32.
+        for (rows, columns, count) in [(rows: 37, columns: 109, count: 7), (rows: 64, columns: 1024, count: 9), (rows: 8, columns: 32, count: 1)] {
+            let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype)
+            let stored = decoded(weightBytes, as: dtype, count: rows * columns)
+            let input = values(count * columns, seed: UInt64(60 + count)).map { $0 * 4 }
+            let x = dtype == .bf16 && path == .avx512vnni ? decoded(encoded(input, as: .bf16), as: .bf16, count: input.count) : input
+            let stride = rows + 3  // outputs with a gap between rows, as into a wider buffer
+            let initial = values(count * stride, seed: 77)
+            var output = initial
+            weightBytes.withUnsafeBytes { w in
+                WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: w)
+                    .multiply(count: count, input, into: &output, outputStride: stride, beta: 1, pool: pool, workspace: workspace)
+            }
+            var worst = 0.0
+            for t in 0..<count {
+                let product = reference(stored, Array(x[(t * columns)..<((t + 1) * columns)]), rows: rows, columns: columns)
+                for r in 0..<rows { worst = max(worst, abs(Double(output[t * stride + r]) - (Double(initial[t * stride + r]) + product[r]))) }
+                #expect(output[(t * stride + rows)..<((t + 1) * stride)] == initial[(t * stride + rows)..<((t + 1) * stride)], "wrote outside its rows")
+            }
+            #expect(output.allSatisfy { $0.isFinite }, "\(dtype) \(rows)×\(columns) on \(path): an output is not finite")
+            #expect(worst <= 1e-5 * Double(columns), "\(dtype) \(rows)×\(columns), \(count) rows on \(path): max |Δ| \(worst)")
+        }
+    }
+
     @Test("the activation quantizer writes the same q8_0 blocks as the format's GGML reference quantizer")
     func activationQuantizerMatchesFormat() {
         let x = values(256, seed: 5).map { $0 * 3 }

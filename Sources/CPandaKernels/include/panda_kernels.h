@@ -30,7 +30,8 @@ enum { PANDA_QK = 32, PANDA_Q8_0_BYTES = 34, PANDA_Q4_0_BYTES = 18, PANDA_X8_ROW
 //   avx2        AVX2, FMA, F16C: 256-bit kernels for every dtype
 //   avxvnni     avx2 + AVX-VNNI: q4_0x8/q8_0x8 through 256-bit vpdpbusd
 //   avx512      AVX-512 F/BW/VL/DQ: 512-bit f32/f16/bf16 kernels, AVX2 int8 kernels
-//   avx512vnni  avx512 + AVX-512 VNNI: q4_0x8/q8_0x8 through 512-bit vpdpbusd, 16 rows per vector
+//   avx512vnni  avx512 + AVX-512 VNNI and BF16: q4_0x8/q8_0x8 through 512-bit vpdpbusd, 16 rows per vector, and
+//               bf16 matrix–matrix products through vdpbf16ps with the activations rounded to bf16
 enum panda_kernel_path {
     PANDA_PATH_PORTABLE = 0, PANDA_PATH_AVX2 = 1, PANDA_PATH_AVXVNNI = 2, PANDA_PATH_AVX512 = 3, PANDA_PATH_AVX512VNNI = 4,
     PANDA_PATH_COUNT = 5
@@ -102,6 +103,13 @@ void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x
 // panda_matmul_x8 over all rows, split across the pool.
 void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void *x_blocks, const float *x_scales,
                           const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride);
+// y[t × y_stride + r] = beta · y[t × y_stride + r] + Σ_k x[t][k] · w[r][k] for all `count` tokens and `rows` rows of a
+// bf16 weight, with the f32 activations x (count × cols) rounded to bf16 (to nearest even) into `scratch`
+// (count × cols × 2 bytes), split across the pool; beta 0 never reads y. Returns 0 and does nothing on a path
+// without the bf16 kernel (all but avx512vnni), where the caller widens the weights for sgemm instead.
+int panda_pool_matmul_bf16(panda_pool *pool, const void *w, const float *x, void *scratch, float *y, size_t count, size_t rows,
+                           size_t cols, size_t y_stride, float beta);
+
 // panda_rows_to_f32 over rows [row_begin, row_end), split across the pool.
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
 
