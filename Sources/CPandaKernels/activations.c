@@ -1,10 +1,11 @@
 // Row kernels of the transformer blocks (LayerNorm, bias + exact GELU, softmax, LLaMA's SiLU gate). In C for the same
-// run-time AVX2 dispatch as kernels.c; the erf and exp themselves are glibc's vector math library (libmvec).
+// run-time dispatch as kernels.c (every vector path runs their AVX2 versions); the erf and exp themselves are glibc's
+// vector math library (libmvec).
 #include "panda_kernels.h"
 
 #include <math.h>
 
-#include "avx2.h"
+#include "internal.h"
 
 static const float inverse_sqrt2 = 0.70710678118654752f;
 
@@ -121,7 +122,7 @@ AVX2 static void softmax_avx2(float *row, size_t columns) {
 void panda_bias_gelu(float *values, const float *bias, size_t width, size_t row_begin, size_t row_end) {
     for (size_t r = row_begin; r < row_end; r++) {
 #ifdef PANDA_X86
-        if (panda_kernels_use_avx2()) { bias_gelu_avx2(values + r * width, bias, width); continue; }
+        if (panda_kernel_path() != PANDA_PATH_PORTABLE) { bias_gelu_avx2(values + r * width, bias, width); continue; }
 #endif
         bias_gelu_portable(values + r * width, bias, width);
     }
@@ -130,7 +131,7 @@ void panda_bias_gelu(float *values, const float *bias, size_t width, size_t row_
 void panda_softmax(float *scores, size_t columns, size_t row_begin, size_t row_end) {
     for (size_t r = row_begin; r < row_end; r++) {
 #ifdef PANDA_X86
-        if (panda_kernels_use_avx2()) { softmax_avx2(scores + r * columns, columns); continue; }
+        if (panda_kernel_path() != PANDA_PATH_PORTABLE) { softmax_avx2(scores + r * columns, columns); continue; }
 #endif
         softmax_portable(scores + r * columns, columns);
     }
@@ -139,7 +140,7 @@ void panda_softmax(float *scores, size_t columns, size_t row_begin, size_t row_e
 void panda_layer_norm(float *values, const float *weight, const float *bias, size_t width, float eps, size_t row_begin, size_t row_end) {
     for (size_t r = row_begin; r < row_end; r++) {
 #ifdef PANDA_X86
-        if (panda_kernels_use_avx2()) { layer_norm_avx2(values + r * width, weight, bias, width, eps); continue; }
+        if (panda_kernel_path() != PANDA_PATH_PORTABLE) { layer_norm_avx2(values + r * width, weight, bias, width, eps); continue; }
 #endif
         layer_norm_portable(values + r * width, weight, bias, width, eps);
     }
@@ -148,7 +149,7 @@ void panda_layer_norm(float *values, const float *weight, const float *bias, siz
 void panda_silu_gate(float *gate, const float *up, size_t width, size_t row_begin, size_t row_end) {
     for (size_t r = row_begin; r < row_end; r++) {
 #ifdef PANDA_X86
-        if (panda_kernels_use_avx2()) { silu_gate_avx2(gate + r * width, up + r * width, width); continue; }
+        if (panda_kernel_path() != PANDA_PATH_PORTABLE) { silu_gate_avx2(gate + r * width, up + r * width, width); continue; }
 #endif
         silu_gate_portable(gate + r * width, up + r * width, width);
     }

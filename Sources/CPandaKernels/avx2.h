@@ -1,6 +1,6 @@
 // Shared by the C kernel files: the AVX2 target attribute their vector functions compile with, and the horizontal
 // sum they end reductions with. The functions are compiled for AVX2 only where marked, and called only after
-// panda_kernels_use_avx2() says the CPU has it.
+// panda_kernel_path() says the CPU has it.
 #pragma once
 
 #if defined(__x86_64__)

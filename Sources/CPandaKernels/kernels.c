@@ -1,11 +1,10 @@
-// Portable and AVX2 matrix-vector kernels (see panda_kernels.h for why this is C).
+// Portable and AVX2 matrix kernels and the dispatch to every path's kernels (see panda_kernels.h for why this is C).
 #include "panda_kernels.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "avx2.h"
+#include "internal.h"
 
 // ---- scalar conversions (IEEE half and bfloat16) ----
 
@@ -79,9 +78,7 @@ void panda_quantize_q8_0(const float *x, void *blocks, size_t n) {
     }
 }
 
-// Each of `count` q8_0 activation blocks' scale as f32 and the sum of its int8 values (q4_0 products subtract
-// 8 × that sum, since their nibbles are stored as q + 8).
-static void q8_0_scales_and_sums(const uint8_t *block, size_t count, float *scales, int32_t *sums) {
+void panda_q8_0_scales_and_sums(const uint8_t *block, size_t count, float *scales, int32_t *sums) {
     for (size_t b = 0; b < count; b++, block += PANDA_Q8_0_BYTES) {
         scales[b] = load_f16(block);
         int32_t sum = 0;
@@ -92,7 +89,7 @@ static void q8_0_scales_and_sums(const uint8_t *block, size_t count, float *scal
 
 void panda_quantize_q8_0_rows(const float *x, size_t rows, size_t cols, void *blocks, float *scales, int32_t *sums) {
     panda_quantize_q8_0(x, blocks, rows * cols);
-    q8_0_scales_and_sums(blocks, rows * (cols / PANDA_QK), scales, sums);
+    panda_q8_0_scales_and_sums(blocks, rows * (cols / PANDA_QK), scales, sums);
 }
 
 // ---- the interleaved layouts (q4_0x8, q8_0x8) ----
@@ -121,7 +118,7 @@ static void x8_row(int blocks_dtype, const uint8_t *w, size_t r, size_t cols, ui
 
 // ---- portable kernels ----
 
-static float dot_row_portable(int dtype, const uint8_t *row, const void *x, size_t cols) {
+float panda_dot_row_portable(int dtype, const uint8_t *row, const void *x, size_t cols) {
     float sum = 0;
     switch (dtype) {
     case PANDA_F32: {
@@ -208,67 +205,33 @@ AVX2 static inline __m256i unpack_q4(const uint8_t *nibbles) {
     return _mm256_sub_epi8(values, _mm256_set1_epi8(8));
 }
 
-AVX2 static float dot_row_avx2(int dtype, const uint8_t *row, const void *x, size_t cols) {
-    if (dtype == PANDA_Q8_0 || dtype == PANDA_Q4_0) {
-        const uint8_t *xb = x;
-        size_t stride = dtype == PANDA_Q8_0 ? PANDA_Q8_0_BYTES : PANDA_Q4_0_BYTES;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t b = 0; b < cols / PANDA_QK; b++, row += stride, xb += PANDA_Q8_0_BYTES) {
-            __m256i w = dtype == PANDA_Q8_0 ? _mm256_loadu_si256((const __m256i *)(row + 2)) : unpack_q4(row + 2);
-            __m256i v = _mm256_loadu_si256((const __m256i *)(xb + 2));
-            uint16_t dw, dx;
-            memcpy(&dw, row, 2);
-            memcpy(&dx, xb, 2);
-            float scale = _cvtsh_ss(dw) * _cvtsh_ss(dx);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), dot_i8x32(w, v), acc);
-        }
-        return hsum(acc);
+// Plain q8_0 and q4_0 rows one at a time (the rows left over by matvec_quantized_avx2's passes of four).
+AVX2 static float dot_row_quantized_avx2(int dtype, const uint8_t *row, const uint8_t *xb, size_t cols) {
+    size_t stride = dtype == PANDA_Q8_0 ? PANDA_Q8_0_BYTES : PANDA_Q4_0_BYTES;
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t b = 0; b < cols / PANDA_QK; b++, row += stride, xb += PANDA_Q8_0_BYTES) {
+        __m256i w = dtype == PANDA_Q8_0 ? _mm256_loadu_si256((const __m256i *)(row + 2)) : unpack_q4(row + 2);
+        __m256i v = _mm256_loadu_si256((const __m256i *)(xb + 2));
+        uint16_t dw, dx;
+        memcpy(&dw, row, 2);
+        memcpy(&dx, xb, 2);
+        float scale = _cvtsh_ss(dw) * _cvtsh_ss(dx);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), dot_i8x32(w, v), acc);
     }
-    const float *v = x;
-    size_t width = dtype == PANDA_F32 ? 4 : 2, i = 0;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (; i + 32 <= cols; i += 32) {
-        _mm_prefetch((const char *)(row + i * width) + 1024, _MM_HINT_T0);
-        if (width == 4) _mm_prefetch((const char *)(row + i * width) + 1088, _MM_HINT_T0);
-        a0 = _mm256_fmadd_ps(load8(dtype, row + i * width), _mm256_loadu_ps(v + i), a0);
-        a1 = _mm256_fmadd_ps(load8(dtype, row + (i + 8) * width), _mm256_loadu_ps(v + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load8(dtype, row + (i + 16) * width), _mm256_loadu_ps(v + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load8(dtype, row + (i + 24) * width), _mm256_loadu_ps(v + i + 24), a3);
-    }
-    for (; i + 8 <= cols; i += 8) a0 = _mm256_fmadd_ps(load8(dtype, row + i * width), _mm256_loadu_ps(v + i), a0);
-    float sum = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    if (i < cols) sum += dot_row_portable(dtype, row + i * width, v + i, cols - i);
-    return sum;
+    return hsum(acc);
 }
 
-// Four f32/f16/bf16 rows at a time: every 8 activations are loaded once for the four rows. One row at a time
-// reads the activations once per row, from L2 when they outgrow L1 (down_proj's 11008 f32 activations are 44 KB).
-AVX2 static void dot_rows4_avx2(int dtype, const uint8_t *row, size_t row_bytes, const float *v, size_t cols, float *y) {
-    size_t width = dtype == PANDA_F32 ? 4 : 2, i = 0;
-    const uint8_t *rows[4] = {row, row + row_bytes, row + 2 * row_bytes, row + 3 * row_bytes};
-    __m256 a[4], b[4];
-    for (int k = 0; k < 4; k++) a[k] = b[k] = _mm256_setzero_ps();
-    for (; i + 32 <= cols; i += 32) {
-        __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + i + 8), x2 = _mm256_loadu_ps(v + i + 16), x3 = _mm256_loadu_ps(v + i + 24);
-        for (int k = 0; k < 4; k++) {
-            const uint8_t *p = rows[k] + i * width;
-            _mm_prefetch((const char *)p + 1024, _MM_HINT_T0);
-            if (width == 4) _mm_prefetch((const char *)p + 1088, _MM_HINT_T0);
-            a[k] = _mm256_fmadd_ps(load8(dtype, p), x0, a[k]);
-            b[k] = _mm256_fmadd_ps(load8(dtype, p + 8 * width), x1, b[k]);
-            a[k] = _mm256_fmadd_ps(load8(dtype, p + 16 * width), x2, a[k]);
-            b[k] = _mm256_fmadd_ps(load8(dtype, p + 24 * width), x3, b[k]);
-        }
-    }
-    for (; i + 8 <= cols; i += 8) {
-        __m256 x0 = _mm256_loadu_ps(v + i);
-        for (int k = 0; k < 4; k++) a[k] = _mm256_fmadd_ps(load8(dtype, rows[k] + i * width), x0, a[k]);
-    }
-    for (int k = 0; k < 4; k++) {
-        y[k] = hsum(_mm256_add_ps(a[k], b[k]));
-        if (i < cols) y[k] += dot_row_portable(dtype, rows[k] + i * width, v + i, cols - i);
-    }
-}
+#define FLOAT_MATVEC float_matvec_avx2
+#define TARGET AVX2
+#define VEC __m256
+#define LANES 8
+#define VZERO() _mm256_setzero_ps()
+#define VLOADF(p) _mm256_loadu_ps(p)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VHSUM(v) hsum(v)
+#define VWIDEN(dtype, p) load8(dtype, p)
+#include "float_rows.h"
 
 // Four rows at a time: each activation block is loaded once for four weight rows, and the four independent
 // accumulators keep the FMA pipeline busy (the quantized product is compute-bound, not memory-bound).
@@ -276,7 +239,7 @@ AVX2 static void matvec_quantized_avx2(int dtype, const uint8_t *w, const uint8_
     size_t blocks = cols / PANDA_QK, stride = dtype == PANDA_Q8_0 ? PANDA_Q8_0_BYTES : PANDA_Q4_0_BYTES, row_bytes = blocks * stride;
     float x_scales[blocks > 0 ? blocks : 1];
     int32_t x_sums[blocks > 0 ? blocks : 1];
-    q8_0_scales_and_sums(x, blocks, x_scales, x_sums);
+    panda_q8_0_scales_and_sums(x, blocks, x_scales, x_sums);
     size_t r = row_begin;
     if (dtype == PANDA_Q4_0) {
         // q4_0: the nibbles n = q + 8 are unsigned, so maddubs takes them as they are, and Σ q·x = Σ n·x − 8 Σ x.
@@ -320,7 +283,7 @@ AVX2 static void matvec_quantized_avx2(int dtype, const uint8_t *w, const uint8_
         }
         for (int k = 0; k < 4; k++) y[r + k] = hsum(acc[k]);
     }
-    for (; r < row_end; r++) y[r] = dot_row_avx2(dtype, w + r * row_bytes, x, cols);
+    for (; r < row_end; r++) y[r] = dot_row_quantized_avx2(dtype, w + r * row_bytes, x, cols);
 }
 
 // Eight rows of a q4_0x8 weight (one group) times `count` ≤ 4 activation rows: the lanes of every vector are the
@@ -406,7 +369,7 @@ AVX2 static void matvec_x8_avx2(int dtype, const uint8_t *w, const uint8_t *x, f
     size_t blocks = cols / PANDA_QK, row_bytes = panda_row_bytes(dtype, cols);
     float x_scales[blocks > 0 ? blocks : 1];
     int32_t x_sums[blocks > 0 ? blocks : 1];
-    q8_0_scales_and_sums(x, blocks, x_scales, x_sums);
+    panda_q8_0_scales_and_sums(x, blocks, x_scales, x_sums);
     for (size_t r = row_begin; r < row_end; r += PANDA_X8_ROWS)
         x8_group_avx2(dtype, w + r * row_bytes, blocks, x, x_scales, x_sums, 0, 1, y + r, 0);
 }
@@ -447,40 +410,26 @@ AVX2 static void rows_to_f32_avx2(int dtype, const uint8_t *row, float *out, siz
     rows_to_f32_portable(dtype, row, out, cols);
 }
 
-static int detect_avx2(void) {
-    if (getenv("PANDA_PORTABLE_KERNELS")) return 0;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-}
-#else
-static int detect_avx2(void) { return 0; }
 #endif
-
-static int avx2_state = -1;  // benign race: every thread computes the same answer
-
-int panda_kernels_use_avx2(void) {
-    if (avx2_state < 0) avx2_state = detect_avx2();
-    return avx2_state;
-}
-
-void panda_kernels_allow_avx2(int allowed) { avx2_state = allowed ? detect_avx2() : 0; }
 
 void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols, size_t row_begin, size_t row_end) {
     size_t row_bytes = panda_row_bytes(dtype, cols);
     const uint8_t *row = (const uint8_t *)w + row_begin * row_bytes;
 #ifdef PANDA_X86
-    if (panda_kernels_use_avx2()) {
+    int path = panda_kernel_path();
+    if (path != PANDA_PATH_PORTABLE) {
         if (interleaved_blocks(dtype) >= 0) {
-            matvec_x8_avx2(dtype, w, x, y, cols, row_begin, row_end);
-            return;
-        }
-        if (dtype == PANDA_Q8_0 || dtype == PANDA_Q4_0) {
+            if (path == PANDA_PATH_AVX512VNNI || path == PANDA_PATH_AVXVNNI)
+                panda_matvec_x8_vnni(path == PANDA_PATH_AVX512VNNI, dtype, w, x, y, cols, row_begin, row_end);
+            else
+                matvec_x8_avx2(dtype, w, x, y, cols, row_begin, row_end);
+        } else if (dtype == PANDA_Q8_0 || dtype == PANDA_Q4_0) {
             matvec_quantized_avx2(dtype, w, x, y, cols, row_begin, row_end);
-            return;
+        } else if (path >= PANDA_PATH_AVX512) {
+            panda_matvec_float_avx512(dtype, w, x, y, cols, row_begin, row_end);
+        } else {
+            float_matvec_avx2(dtype, w, x, y, cols, row_begin, row_end);
         }
-        size_t r = row_begin;
-        for (; r + 4 <= row_end; r += 4, row += 4 * row_bytes) dot_rows4_avx2(dtype, row, row_bytes, x, cols, y + r);
-        for (; r < row_end; r++, row += row_bytes) y[r] = dot_row_avx2(dtype, row, x, cols);
         return;
     }
 #endif
@@ -489,17 +438,22 @@ void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols
         uint8_t plain[row_bytes > 0 ? row_bytes : 1];
         for (size_t r = row_begin; r < row_end; r++) {
             x8_row(blocks_dtype, w, r, cols, plain);
-            y[r] = dot_row_portable(blocks_dtype, plain, x, cols);
+            y[r] = panda_dot_row_portable(blocks_dtype, plain, x, cols);
         }
         return;
     }
-    for (size_t r = row_begin; r < row_end; r++, row += row_bytes) y[r] = dot_row_portable(dtype, row, x, cols);
+    for (size_t r = row_begin; r < row_end; r++, row += row_bytes) y[r] = panda_dot_row_portable(dtype, row, x, cols);
 }
 
 void panda_matmul_x8(int dtype, const void *w, const void *x_blocks, const float *x_scales, const int32_t *x_sums,
                      float *y, size_t count, size_t cols, size_t y_stride, size_t row_begin, size_t row_end) {
 #ifdef PANDA_X86
-    if (panda_kernels_use_avx2()) {
+    int path = panda_kernel_path();
+    if (path == PANDA_PATH_AVX512VNNI || path == PANDA_PATH_AVXVNNI) {
+        panda_matmul_x8_vnni(path == PANDA_PATH_AVX512VNNI, dtype, w, x_blocks, x_scales, x_sums, y, count, cols, y_stride, row_begin, row_end);
+        return;
+    }
+    if (path != PANDA_PATH_PORTABLE) {
         matmul_x8_avx2(dtype, w, x_blocks, x_scales, x_sums, y, count, cols, y_stride, row_begin, row_end);
         return;
     }
@@ -510,7 +464,7 @@ void panda_matmul_x8(int dtype, const void *w, const void *x_blocks, const float
     for (size_t r = row_begin; r < row_end; r++) {
         x8_row(blocks_dtype, w, r, cols, plain);
         for (size_t t = 0; t < count; t++)
-            y[t * y_stride + r] = dot_row_portable(blocks_dtype, plain, (const uint8_t *)x_blocks + t * x_row_bytes, cols);
+            y[t * y_stride + r] = panda_dot_row_portable(blocks_dtype, plain, (const uint8_t *)x_blocks + t * x_row_bytes, cols);
     }
 }
 
@@ -551,7 +505,7 @@ void panda_rows_to_f32(int dtype, const void *w, float *out, size_t cols, size_t
     const uint8_t *row = (const uint8_t *)w + row_begin * row_bytes;
     for (size_t r = row_begin; r < row_end; r++, row += row_bytes, out += cols) {
 #ifdef PANDA_X86
-        if (panda_kernels_use_avx2()) { rows_to_f32_avx2(dtype, row, out, cols); continue; }
+        if (panda_kernel_path() != PANDA_PATH_PORTABLE) { rows_to_f32_avx2(dtype, row, out, cols); continue; }
 #endif
         rows_to_f32_portable(dtype, row, out, cols);
     }

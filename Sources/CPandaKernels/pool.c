@@ -7,7 +7,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE };
+#include "internal.h"
+
+enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE };
 
 struct panda_pool {
     int threads;
@@ -28,6 +30,8 @@ struct panda_pool {
     size_t count, y_stride;
     // LayerNorm jobs only.
     float eps;
+    // bf16 matrix–matrix jobs only.
+    float beta;
     // Threads take pieces of the row range in turn until none is left, so one that starts late or runs slower
     // does less (with equal halves, the calling thread was waiting for the worker in 7 % of a decode's profile).
     atomic_size_t next_piece;
@@ -39,6 +43,10 @@ static void run_range(panda_pool *pool, size_t begin, size_t end) {
         panda_matvec(pool->dtype, pool->w, pool->x, pool->y, pool->cols, begin, end);
     } else if (pool->kind == JOB_MATMUL_X8) {
         panda_matmul_x8(pool->dtype, pool->w, pool->x, pool->x_scales, pool->x_sums, pool->y, pool->count, pool->cols, pool->y_stride, begin, end);
+#ifdef PANDA_X86
+    } else if (pool->kind == JOB_MATMUL_BF16) {
+        panda_matmul_bf16_avx512(pool->w, pool->x, pool->y, pool->count, pool->cols, pool->y_stride, pool->beta, begin, end);
+#endif
     } else if (pool->kind == JOB_ROWS_TO_F32) {
         panda_rows_to_f32(pool->dtype, pool->w, pool->y + (begin - pool->row_begin) * pool->cols, pool->cols, begin, end);
     } else if (pool->kind == JOB_LAYER_NORM) {
@@ -133,7 +141,7 @@ enum { SERIAL_JOB_BYTES = 128 << 10, PIECES_PER_THREAD = 32 };
 
 static void run(panda_pool *pool) {
     size_t bytes = (pool->row_end - pool->row_begin) * panda_row_bytes(pool->dtype, pool->cols);
-    if (pool->kind == JOB_MATMUL_X8) bytes *= pool->count;
+    if (pool->kind == JOB_MATMUL_X8 || pool->kind == JOB_MATMUL_BF16) bytes *= pool->count;
     size_t rows = pool->row_end - pool->row_begin, pieces = (size_t)pool->threads * PIECES_PER_THREAD;
     // Multiples of 16 rows: whole groups of interleaved weights, whole cache lines of matrix-vector outputs.
     pool->piece_rows = ((rows + pieces - 1) / pieces + 15) & ~(size_t)15;
@@ -177,6 +185,21 @@ void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void
     pool->count = count;
     pool->y_stride = y_stride;
     run_job(pool, JOB_MATMUL_X8, dtype, w, x_blocks, y, cols, 0, rows);
+}
+
+int panda_pool_matmul_bf16(panda_pool *pool, const void *w, const float *x, void *scratch, float *y, size_t count, size_t rows,
+                           size_t cols, size_t y_stride, float beta) {
+#ifdef PANDA_X86
+    if (panda_kernel_path() != PANDA_PATH_AVX512VNNI) return 0;
+    panda_f32_to_bf16_avx512(x, scratch, count * cols);
+    pool->count = count;
+    pool->y_stride = y_stride;
+    pool->beta = beta;
+    run_job(pool, JOB_MATMUL_BF16, PANDA_BF16, w, scratch, y, cols, 0, rows);
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {

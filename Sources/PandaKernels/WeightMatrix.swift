@@ -95,11 +95,6 @@ public final class ThreadPool: @unchecked Sendable {
     public static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
 }
 
-/// Whether the AVX2 kernels run (turn them off to test the portable ones).
-public enum KernelPath {
-    public static var usesAVX2: Bool { panda_kernels_use_avx2() != 0 }
-    public static func allowAVX2(_ allowed: Bool) { panda_kernels_allow_avx2(allowed ? 1 : 0) }
-}
 
 /// Scratch memory for matrix-matrix products with non-f32 weights, which are widened a tile of rows at a time.
 public final class MatrixWorkspace: @unchecked Sendable {
@@ -122,13 +117,19 @@ public final class MatrixWorkspace: @unchecked Sendable {
 
 extension WeightMatrix {
     /// output[count × rows] = input[count × columns] · Wᵀ (+ beta · output), through OpenBLAS: f32 weights in
-    /// place, other dtypes widened to f32 a tile of rows at a time. `outputStride` is the distance between
-    /// output rows (default `rows`).
+    /// place, other dtypes widened to f32 a tile of rows at a time. On the avx512vnni kernel path bf16 weights
+    /// instead multiply the input rounded to bf16 (vdpbf16ps, as llama.cpp does), without widening. `outputStride`
+    /// is the distance between output rows (default `rows`).
     public func multiply(
         count: Int, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, outputStride: Int? = nil,
         beta: Float = 0, pool: ThreadPool, workspace: MatrixWorkspace
     ) {
         let stride = outputStride ?? rows
+        // The workspace holds the bf16 input (2 bytes per value) when it fits.
+        if dtype == .bf16, count * columns <= 2 * workspace.tileFloats,
+           panda_pool_matmul_bf16(pool.pool, bytes.baseAddress, input, workspace.tile, output, count, rows, columns, stride, beta) != 0 {
+            return
+        }
         if dtype == .f32 {
             BLAS.sgemm(m: count, n: rows, k: columns, a: input, b: bytes.baseAddress!.assumingMemoryBound(to: Float.self),
                        transposeB: true, beta: beta, c: output, ldc: stride)

@@ -20,7 +20,7 @@ struct PandaRun: ParsableCommand {
                 "What is in this picture?"
             """,
         version: "panda-run " + PandaVersion.string,
-        subcommands: [RunJob.self, Validate.self, Plan.self, Merge.self, Ask.self, Chat.self, Embed.self, Generate.self, Tokenize.self],
+        subcommands: [RunJob.self, Validate.self, Plan.self, Merge.self, Ask.self, Chat.self, Embed.self, Generate.self, Tokenize.self, Info.self],
         defaultSubcommand: RunJob.self)
 
     /// The one place a failure becomes what the user reads: mistakes in the arguments as argument-parser prints

@@ -2,16 +2,16 @@ import Foundation
 import Testing
 @testable import PandaKernels
 
-// In the "Matrix kernels" suite because both switch the process-wide AVX2 path and must not run beside each other.
+// In the "Matrix kernels" suite because both switch the process-wide kernel path and must not run beside each other.
 extension MatrixVectorTests {
     /// Deterministic values in [-range, range).
     private func spread(_ count: Int, range: Float, seed: UInt64) -> [Float] { values(count, seed: seed).map { $0 * range } }
 
-    @Test("LayerNorm equals nn.LayerNorm's formula in double precision, for widths with and without a tail, on both kernel paths",
-          arguments: [true, false])
-    func layerNormMatchesDoublePrecision(avx2: Bool) {
-        KernelPath.allowAVX2(avx2)
-        defer { KernelPath.allowAVX2(true) }
+    @Test("LayerNorm equals nn.LayerNorm's formula in double precision, for widths with and without a tail, on every kernel path",
+          arguments: KernelPath.allCases)
+    func layerNormMatchesDoublePrecision(path: KernelPath) {
+        guard select(path, for: "LayerNorm") else { return }
+        defer { KernelPath.select(Self.startUp) }
         let pool = ThreadPool(threads: 3)
         for (rows, width) in [(rows: 257, width: 1280), (rows: 3, width: 13), (rows: 40, width: 768)] {
             // An offset row mean, as LayerNorm inputs on the residual stream have.
@@ -38,11 +38,11 @@ extension MatrixVectorTests {
         }
     }
 
-    @Test("bias + GELU equals nn.GELU()'s exact-erf formula in double precision, for widths with and without a tail, on both kernel paths",
-          arguments: [true, false])
-    func biasGELUMatchesExactFormula(avx2: Bool) {
-        KernelPath.allowAVX2(avx2)
-        defer { KernelPath.allowAVX2(true) }
+    @Test("bias + GELU equals nn.GELU()'s exact-erf formula in double precision, for widths with and without a tail, on every kernel path",
+          arguments: KernelPath.allCases)
+    func biasGELUMatchesExactFormula(path: KernelPath) {
+        guard select(path, for: "bias + GELU") else { return }
+        defer { KernelPath.select(Self.startUp) }
         let pool = ThreadPool(threads: 3)
         for (rows, width) in [(rows: 5, width: 1283), (rows: 300, width: 40), (rows: 2, width: 7)] {
             let input = spread(rows * width, range: 7, seed: UInt64(width)), bias = spread(width, range: 1, seed: 5)
@@ -63,11 +63,11 @@ extension MatrixVectorTests {
         }
     }
 
-    @Test("causal softmax rows sum to 1, match double precision and give masked (later) keys exactly 0, on both kernel paths",
-          arguments: [true, false])
-    func softmaxMatchesDoublePrecision(avx2: Bool) {
-        KernelPath.allowAVX2(avx2)
-        defer { KernelPath.allowAVX2(true) }
+    @Test("causal softmax rows sum to 1, match double precision and give masked (later) keys exactly 0, on every kernel path",
+          arguments: KernelPath.allCases)
+    func softmaxMatchesDoublePrecision(path: KernelPath) {
+        guard select(path, for: "causal softmax") else { return }
+        defer { KernelPath.select(Self.startUp) }
         let pool = ThreadPool(threads: 3)
         for (rows, columns) in [(rows: 257, columns: 258), (rows: 3, columns: 7), (rows: 4, columns: 1), (rows: 77, columns: 77)] {
             var scores = spread(rows * columns, range: 30, seed: UInt64(columns))
@@ -91,11 +91,11 @@ extension MatrixVectorTests {
         }
     }
 
-    @Test("SiLU(gate) · up equals x / (1 + e^-x) · up in double precision, for widths with and without a tail, on both kernel paths",
-          arguments: [true, false])
-    func siluGateMatchesDoublePrecision(avx2: Bool) {
-        KernelPath.allowAVX2(avx2)
-        defer { KernelPath.allowAVX2(true) }
+    @Test("SiLU(gate) · up equals x / (1 + e^-x) · up in double precision, for widths with and without a tail, on every kernel path",
+          arguments: KernelPath.allCases)
+    func siluGateMatchesDoublePrecision(path: KernelPath) {
+        guard select(path, for: "SiLU gate") else { return }
+        defer { KernelPath.select(Self.startUp) }
         let pool = ThreadPool(threads: 3)
         for (rows, width) in [(rows: 2, width: 11008), (rows: 300, width: 43), (rows: 3, width: 5)] {
             // Gates out to ±100: below -88.7, e^-x overflows f32 and SiLU must still come out as (minus) zero.

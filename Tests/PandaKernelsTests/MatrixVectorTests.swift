@@ -1,3 +1,4 @@
+import Foundation
 import PandaFormat
 import Testing
 @testable import PandaKernels
@@ -31,20 +32,65 @@ private func reference(_ weights: [Float], _ x: [Float], rows: Int, columns: Int
     (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + Double(weights[r * columns + $1]) * Double(x[$1]) } }
 }
 
+/// Selects `path` for a kernel test and says so on stdout, or says that the test skips it because this CPU lacks it
+/// (a machine without AVX-512 then shows which paths went untested). Returns whether the test should run.
+func select(_ path: KernelPath, for test: String) -> Bool {
+    guard path.isSupported else {
+        print("SKIPPED \(test) on the \(path) kernel path: this CPU lacks it")
+        return false
+    }
+    KernelPath.select(path)
+    print("ran \(test) on the \(path) kernel path")
+    return true
+}
+
 @Suite("Matrix kernels", .serialized)
 struct MatrixVectorTests {
+    static let best = KernelPath.supported.last!
+    /// The path every test returns to: the one chosen at start-up (the best, or what PANDA_KERNELS asks for), so the
+    /// other suites keep running on it.
+    static let startUp = KernelPath.forRequest(ProcessInfo.processInfo.environment["PANDA_KERNELS"]).path
+
+    @Test("the kernels run the path chosen at start-up (the best the CPU supports unless PANDA_KERNELS asks for another), and the portable path is always supported")
+    func pathsOnThisMachine() {
+        print(KernelPath.summary)
+        let skipped = KernelPath.allCases.filter { !$0.isSupported }
+        print("kernel paths on this machine: \(KernelPath.supported.map(\.description).joined(separator: ", "))"
+            + "; skipped by every kernel test: \(skipped.isEmpty ? "none" : skipped.map(\.description).joined(separator: ", "))")
+        #expect(KernelPath.supported.first == .portable)
+        #expect(KernelPath.current == Self.startUp)
+        for path in KernelPath.allCases { #expect(KernelPath(name: path.description) == path) }
+    }
+
+    @Test("PANDA_KERNELS selects a supported path as asked, and falls back with a warning for an unknown or unsupported one")
+    func requestsResolve() {
+        #expect(KernelPath.forRequest(nil) == (Self.best, nil))
+        #expect(KernelPath.forRequest("portable") == (.portable, nil))
+        let unknown = KernelPath.forRequest("avx1024")
+        #expect(unknown.path == Self.best && unknown.warning?.contains("avx1024") == true)
+        for path in KernelPath.allCases {
+            let resolved = KernelPath.forRequest(path.description)
+            if path.isSupported {
+                #expect(resolved == (path, nil))
+            } else {
+                // The best supported path ranked below the request.
+                #expect(resolved.path == KernelPath.supported.last { $0.rawValue < path.rawValue })
+                #expect(resolved.warning?.contains("lacks") == true, "\(path): \(resolved.warning ?? "no warning")")
+            }
+        }
+    }
+
     static let shapes = [(rows: 37, columns: 96), (rows: 8, columns: 32), (rows: 65, columns: 1024)]
     /// f32/f16/bf16 rows need not be whole blocks: 109 columns reach every tail of the row loops.
     static let unblockedShapes = shapes + [(rows: 13, columns: 109)]
     /// The interleaved dtypes need whole groups of 8 rows.
     static let groupedShapes = [(rows: 40, columns: 96), (rows: 8, columns: 32), (rows: 72, columns: 1024)]
 
-    @Test("every dtype's product equals the double-precision product of its stored values, on both kernel paths",
-          arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8], [true, false])
-    func matrixVectorProductMatchesReference(dtype: DType, avx2: Bool) {
-        KernelPath.allowAVX2(avx2)
-        defer { KernelPath.allowAVX2(true) }
-        if !avx2 { #expect(!KernelPath.usesAVX2) }
+    @Test("every dtype's product equals the double-precision product of its stored values, on every kernel path",
+          arguments: [DType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8], KernelPath.allCases)
+    func matrixVectorProductMatchesReference(dtype: DType, path: KernelPath) {
+        guard select(path, for: "matrix-vector \(dtype)") else { return }
+        defer { KernelPath.select(Self.startUp) }
         let pool = ThreadPool(threads: 3)
         for (rows, columns) in dtype.rowGroup > 1 ? Self.groupedShapes : dtype.isQuantized ? Self.shapes : Self.unblockedShapes {
             let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype, columns: columns)
@@ -67,9 +113,39 @@ struct MatrixVectorTests {
                 }
             }
             // Outputs start as NaN, and max() passes over a NaN that is not first: unwritten rows need their own check.
-            #expect(!y.contains { $0.isNaN }, "\(dtype) \(rows)×\(columns): rows left unwritten")
+            #expect(!y.contains { $0.isNaN }, "\(dtype) \(rows)×\(columns) on \(path): rows left unwritten")
             let worst = zip(y, expected).map { abs(Double($0) - $1) }.max()!
-            #expect(worst <= 1e-5 * Double(columns), "\(dtype) \(rows)×\(columns): max |Δ| \(worst)")
+            #expect(worst <= 1e-5 * Double(columns), "\(dtype) \(rows)×\(columns) on \(path): max |Δ| \(worst)")
+        }
+    }
+
+    @Test("the f32/f16/bf16 matrix–matrix product adds the double-precision product of the stored weights and the activations as the path rounds them (bf16 for bf16 weights on avx512vnni) into strided outputs, on every kernel path",
+          arguments: [DType.f32, .f16, .bf16], KernelPath.allCases)
+    func floatMatrixProductMatchesReference(dtype: DType, path: KernelPath) {
+        guard select(path, for: "matrix-matrix \(dtype)") else { return }
+        defer { KernelPath.select(Self.startUp) }
+        let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace(tileFloats: 1 << 16)
+        // Rows and activation rows that are not multiples of the 4 × 4 tiles, columns that are not of 32.
+        for (rows, columns, count) in [(rows: 37, columns: 109, count: 7), (rows: 64, columns: 1024, count: 9), (rows: 8, columns: 32, count: 1)] {
+            let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype)
+            let stored = decoded(weightBytes, as: dtype, count: rows * columns)
+            let input = values(count * columns, seed: UInt64(60 + count)).map { $0 * 4 }
+            let x = dtype == .bf16 && path == .avx512vnni ? decoded(encoded(input, as: .bf16), as: .bf16, count: input.count) : input
+            let stride = rows + 3  // outputs with a gap between rows, as into a wider buffer
+            let initial = values(count * stride, seed: 77)
+            var output = initial
+            weightBytes.withUnsafeBytes { w in
+                WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: w)
+                    .multiply(count: count, input, into: &output, outputStride: stride, beta: 1, pool: pool, workspace: workspace)
+            }
+            var worst = 0.0
+            for t in 0..<count {
+                let product = reference(stored, Array(x[(t * columns)..<((t + 1) * columns)]), rows: rows, columns: columns)
+                for r in 0..<rows { worst = max(worst, abs(Double(output[t * stride + r]) - (Double(initial[t * stride + r]) + product[r]))) }
+                #expect(output[(t * stride + rows)..<((t + 1) * stride)] == initial[(t * stride + rows)..<((t + 1) * stride)], "wrote outside its rows")
+            }
+            #expect(output.allSatisfy { $0.isFinite }, "\(dtype) \(rows)×\(columns) on \(path): an output is not finite")
+            #expect(worst <= 1e-5 * Double(columns), "\(dtype) \(rows)×\(columns), \(count) rows on \(path): max |Δ| \(worst)")
         }
     }
 
@@ -82,8 +158,11 @@ struct MatrixVectorTests {
         #expect(bytes == encoded(x, as: .q8_0))
     }
 
-    @Test("rows widened to f32 equal the format's decoding, split across threads", arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8])
-    func rowsAsFloatsMatchDecoding(dtype: DType) {
+    @Test("rows widened to f32 equal the format's decoding, split across threads, on every kernel path",
+          arguments: [DType.f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8], KernelPath.allCases)
+    func rowsAsFloatsMatchDecoding(dtype: DType, path: KernelPath) {
+        guard select(path, for: "widening \(dtype)") else { return }
+        defer { KernelPath.select(Self.startUp) }
         let rows = dtype.rowGroup > 1 ? 24 : 21, columns = 64
         let bytes = encoded(values(rows * columns, seed: 11), as: dtype, columns: columns)
         let all = decoded(bytes, as: dtype, count: rows * columns, columns: columns)
@@ -106,17 +185,20 @@ struct MatrixVectorTests {
         #expect(decoded(interleaved, as: dtype, count: x.count, columns: columns) == decoded(plain, as: blocks, count: x.count))
     }
 
-    @Test("the interleaved matrix–matrix product equals the double-precision product of the stored weights and q8_0-rounded rows, for any number of rows, on both kernel paths",
-          arguments: [DType.q4_0x8, .q8_0x8], [true, false])
-    func quantizedMatrixProductMatchesReference(dtype: DType, avx2: Bool) {
-        KernelPath.allowAVX2(avx2)
-        defer { KernelPath.allowAVX2(true) }
-        let rows = 72, columns = 1024, pool = ThreadPool(threads: 2)  // from 4 rows on, large enough to be split across threads
+    @Test("the interleaved matrix–matrix product equals the double-precision product of the stored weights and q8_0-rounded rows, for any number of rows, on every kernel path",
+          arguments: [DType.q4_0x8, .q8_0x8], KernelPath.allCases)
+    func quantizedMatrixProductMatchesReference(dtype: DType, path: KernelPath) {
+        guard select(path, for: "matrix-matrix \(dtype)") else { return }
+        defer { KernelPath.select(Self.startUp) }
+        // 72 rows: four and a half 16-row vectors, so the 512-bit kernels meet a lone last group. From 4 activation
+        // rows on, large enough to be split across threads.
+        let rows = 72, columns = 1024, pool = ThreadPool(threads: 2)
         let weightBytes = encoded(values(rows * columns, seed: 3), as: dtype, columns: columns)
         let stored = decoded(weightBytes, as: dtype, count: rows * columns, columns: columns)
-        for count in [1, 2, 3, 4, 5, 9] {
+        // Counts around the tiles of activation rows (4 for AVX2 and AVX-VNNI, 8 for AVX-512 VNNI).
+        for count in [1, 2, 3, 4, 5, 8, 9, 17] {
             let input = values(count * columns, seed: UInt64(40 + count)).map { $0 * 4 }
-            let activations = QuantizedActivations(count: columns, rows: 9)
+            let activations = QuantizedActivations(count: columns, rows: 17)
             input.withUnsafeBufferPointer { activations.quantize(rows: count, $0.baseAddress!) }
             let stride = rows + 5  // outputs written with a gap between rows, as into a wider buffer
             var output = [Float](repeating: .nan, count: count * stride)
@@ -127,9 +209,9 @@ struct MatrixVectorTests {
             for t in 0..<count {
                 let x = decoded(encoded(Array(input[(t * columns)..<((t + 1) * columns)]), as: .q8_0), as: .q8_0, count: columns)
                 let expected = reference(stored, x, rows: rows, columns: columns)
-                #expect(!output[(t * stride)..<(t * stride + rows)].contains { $0.isNaN }, "\(dtype), \(count) rows, row \(t): outputs left unwritten")
+                #expect(!output[(t * stride)..<(t * stride + rows)].contains { $0.isNaN }, "\(dtype) on \(path), \(count) rows, row \(t): outputs left unwritten")
                 let worst = (0..<rows).map { abs(Double(output[t * stride + $0]) - expected[$0]) }.max()!
-                #expect(worst <= 1e-4, "\(dtype), \(count) rows, row \(t): max |Δ| \(worst)")
+                #expect(worst <= 1e-4, "\(dtype) on \(path), \(count) rows, row \(t): max |Δ| \(worst)")
                 let gap = output[(t * stride + rows)..<(t * stride + stride)]
                 #expect(gap.allSatisfy { $0.isNaN }, "wrote outside its rows")
             }

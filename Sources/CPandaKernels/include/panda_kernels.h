@@ -1,6 +1,6 @@
 // Matrix–vector kernels for the decoder's hot path and a small thread pool that runs them on every core.
-// Hand-written in C because Swift cannot compile one function for AVX2 and another for baseline x86-64 and
-// pick between them at run time; each kernel here has a portable version and an AVX2+FMA+F16C version.
+// Hand-written in C because Swift cannot compile one function for AVX2 or AVX-512 and another for baseline x86-64
+// and pick between them at run time; each kernel has a portable version and vector versions, one per kernel path.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -22,10 +22,40 @@ enum panda_dtype {
 // no horizontal sums or per-row scale broadcasts are needed.
 enum { PANDA_QK = 32, PANDA_Q8_0_BYTES = 34, PANDA_Q4_0_BYTES = 18, PANDA_X8_ROWS = 8 };
 
-// True when the AVX2 kernels are in use (the CPU has AVX2, FMA and F16C and PANDA_PORTABLE_KERNELS is unset).
-int panda_kernels_use_avx2(void);
-// Turns the AVX2 kernels off (0) or back on where the CPU supports them (1), so tests can check both paths.
-void panda_kernels_allow_avx2(int allowed);
+// Kernel paths, lowest first. The kernels pick the best one the CPU supports once, at first use; PANDA_KERNELS=<name>
+// in the environment asks for another. A request for a path the CPU lacks (or an unknown name) is not an error: the
+// kernels fall back to the best supported path ranked below the request and say so once on stderr, so a forced
+// comparison never runs a different path silently. What each path runs:
+//   portable    plain C
+//   avx2        AVX2, FMA, F16C: 256-bit kernels for every dtype
+//   avxvnni     avx2 + AVX-VNNI: q4_0x8/q8_0x8 through 256-bit vpdpbusd
+//   avx512      AVX-512 F/BW/VL/DQ: 512-bit f32/f16/bf16 kernels, AVX2 int8 kernels
+//   avx512vnni  avx512 + AVX-512 VNNI and BF16: q4_0x8/q8_0x8 through 512-bit vpdpbusd, 16 rows per vector, and
+//               bf16 matrix–matrix products through vdpbf16ps with the activations rounded to bf16
+enum panda_kernel_path {
+    PANDA_PATH_PORTABLE = 0, PANDA_PATH_AVX2 = 1, PANDA_PATH_AVXVNNI = 2, PANDA_PATH_AVX512 = 3, PANDA_PATH_AVX512VNNI = 4,
+    PANDA_PATH_COUNT = 5
+};
+
+// The path's name as PANDA_KERNELS spells it, or NULL for a number out of range.
+const char *panda_kernel_path_name(int path);
+// The path named `name`, or -1.
+int panda_kernel_path_named(const char *name);
+// Whether this CPU (and its operating system) supports a path; the portable one always.
+int panda_kernel_path_supported(int path);
+// The path the kernels use now.
+int panda_kernel_path(void);
+// Switches every kernel to a supported path (tests and benchmarks); returns 0, or -1 and changes nothing when the
+// CPU lacks it. Not safe while kernels run.
+int panda_kernel_select_path(int path);
+// The path a PANDA_KERNELS value selects on this CPU (NULL or empty: the best), writing a warning sentence into
+// `message` (empty when none) when the request cannot be met as asked.
+int panda_kernel_path_for_request(const char *request, char *message, size_t message_size);
+
+// CPU features the paths depend on, as detected, in the order of panda_cpu_feature_name.
+enum { PANDA_CPU_FEATURE_COUNT = 10 };
+const char *panda_cpu_feature_name(int feature);
+int panda_cpu_has_feature(int feature);
 
 // Quantizes n floats (n a multiple of 32) to q8_0 blocks, as the activations of a q8_0 or q4_0 product.
 void panda_quantize_q8_0(const float *x, void *blocks, size_t n);
@@ -73,6 +103,13 @@ void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x
 // panda_matmul_x8 over all rows, split across the pool.
 void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void *x_blocks, const float *x_scales,
                           const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride);
+// y[t × y_stride + r] = beta · y[t × y_stride + r] + Σ_k x[t][k] · w[r][k] for all `count` tokens and `rows` rows of a
+// bf16 weight, with the f32 activations x (count × cols) rounded to bf16 (to nearest even) into `scratch`
+// (count × cols × 2 bytes), split across the pool; beta 0 never reads y. Returns 0 and does nothing on a path
+// without the bf16 kernel (all but avx512vnni), where the caller widens the weights for sgemm instead.
+int panda_pool_matmul_bf16(panda_pool *pool, const void *w, const float *x, void *scratch, float *y, size_t count, size_t rows,
+                           size_t cols, size_t y_stride, float beta);
+
 // panda_rows_to_f32 over rows [row_begin, row_end), split across the pool.
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
 

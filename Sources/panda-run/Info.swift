@@ -1,0 +1,17 @@
+import ArgumentParser
+import PandaKernels
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the CPU features the kernels found, the kernel paths they support and the one in use.",
+        discussion: """
+            The kernels pick the best path the CPU supports at start-up; PANDA_KERNELS=portable|avx2|avxvnni|avx512|avx512vnni \
+            asks for another, and a path this CPU lacks falls back to the best one below it, with a warning.
+            Example:
+              PANDA_KERNELS=avx2 panda-run info
+            """)
+
+    func run() {
+        print(KernelPath.summary)
+    }
+}
