@@ -35,3 +35,19 @@ public struct JobError: LocalizedError, Equatable, Sendable {
         return previous[b.count]
     }
 }
+
+/// Every problem found in a job, one `file:line:column: message` line each, as a compiler lists them.
+public struct JobErrors: LocalizedError, Equatable, Sendable {
+    public var problems: [JobError]
+
+    public var errorDescription: String? { problems.map { $0.errorDescription ?? "" }.joined(separator: "\n") }
+
+    /// Throws nothing for no problem, the problem itself for one, all of them together for more.
+    static func throwIfAny(_ problems: [JobError]) throws {
+        switch problems.count {
+        case 0: return
+        case 1: throw problems[0]
+        default: throw JobErrors(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
+    }
+}

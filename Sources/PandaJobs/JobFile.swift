@@ -15,6 +15,10 @@ public struct JobFile: Sendable {
     public var output: String
     public var parameters: [String: Double]
     public var cells: [CellSpec]
+    /// Problems found while reading, each at its place; `JobPlan` adds its own and reports them all at once.
+    public var problems: [JobError] = []
+    /// Cells written wrongly (so left out of `cells`): references to them are not problems of their own.
+    public var unreadableCells: Set<String> = []
 
     public struct Models: Sendable {
         public var imagebind: Located<String>?
@@ -122,48 +126,72 @@ extension JobFile {
         let top = try reader.mapping(root, allowed: ["models", "inputs", "items", "output", "parameters", "cells"], what: "the job")
 
         let directory = (path as NSString).deletingLastPathComponent
+        // Every part that can be read apart from the others is, so that one run of `validate` lists every problem.
+        var problems: [JobError] = []
+        func collecting(_ part: () throws -> Void) throws {
+            do { try part() } catch let problem as JobError { problems.append(problem) }
+        }
         var models = Models()
         if let node = top["models"] {
-            let fields = try reader.mapping(node, allowed: ["imagebind", "decoder", "adapter"], what: "models")
-            models.imagebind = try fields["imagebind"].map { try reader.located(reader.string($0, what: "models.imagebind"), at: $0) }
-            models.decoder = try fields["decoder"].map { try reader.located(reader.string($0, what: "models.decoder"), at: $0) }
-            models.adapter = try fields["adapter"].map { try reader.located(reader.string($0, what: "models.adapter"), at: $0) }
+            try collecting {
+                let fields = try reader.mapping(node, allowed: ["imagebind", "decoder", "adapter"], what: "models")
+                models.imagebind = try fields["imagebind"].map { try reader.located(reader.string($0, what: "models.imagebind"), at: $0) }
+                models.decoder = try fields["decoder"].map { try reader.located(reader.string($0, what: "models.decoder"), at: $0) }
+                models.adapter = try fields["adapter"].map { try reader.located(reader.string($0, what: "models.adapter"), at: $0) }
+            }
         }
 
         guard let inputsNode = top["inputs"] else { throw reader.error(at: root, "the job has no 'inputs' (what the cells run over)") }
         var inputs: [InputSpec] = []
+        var inputProblems = 0
         for (key, value, keyNode) in try reader.orderedMapping(inputsNode, what: "inputs") {
-            inputs.append(try parseInput(name: key, node: value, at: keyNode, reader: reader))
+            do {
+                inputs.append(try parseInput(name: key, node: value, at: keyNode, reader: reader))
+            } catch let problem as JobError {
+                problems.append(problem)
+                inputProblems += 1
+            }
         }
-        guard !inputs.isEmpty else { throw reader.error(at: inputsNode, "'inputs' is empty") }
+        guard !inputs.isEmpty || inputProblems > 0 else { throw reader.error(at: inputsNode, "'inputs' is empty") }
 
-        let items: Located<String>
+        var items = Located(value: inputs.first?.name ?? "", line: inputs.first?.line ?? 1, column: inputs.first?.column ?? 1)
         if let node = top["items"] {
-            items = try reader.located(reader.string(node, what: "items"), at: node)
-        } else if inputs.count == 1 {
-            items = Located(value: inputs[0].name, line: inputs[0].line, column: inputs[0].column)
-        } else {
-            throw reader.error(at: inputsNode, "several inputs: say which one the cells run over with 'items: NAME'")
+            try collecting { items = try reader.located(reader.string(node, what: "items"), at: node) }
+        } else if inputs.count + inputProblems > 1 {
+            problems.append(reader.error(at: inputsNode, "several inputs: say which one the cells run over with 'items: NAME'"))
         }
 
         var parameters: [String: Double] = [:]
         if let node = top["parameters"] {
             for (key, value, _) in try reader.orderedMapping(node, what: "parameters") {
-                guard let number = value.float else { throw reader.error(at: value, "parameter '\(key)' must be a number") }
+                guard let number = value.float else {
+                    problems.append(reader.error(at: value, "parameter '\(key)' must be a number"))
+                    continue
+                }
                 parameters[key] = number
             }
         }
 
         guard let cellsNode = top["cells"] else { throw reader.error(at: root, "the job has no 'cells'") }
         var cells: [CellSpec] = []
+        var unreadableCells: Set<String> = []
         for (key, value, keyNode) in try reader.orderedMapping(cellsNode, what: "cells") {
-            cells.append(try parseCell(name: key, node: value, at: keyNode, reader: reader))
+            do {
+                cells.append(try parseCell(name: key, node: value, at: keyNode, reader: reader))
+            } catch let problem as JobError {
+                problems.append(problem)
+                unreadableCells.insert(key)
+            }
         }
         let jobName = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let output = try top["output"].map { try reader.string($0, what: "output") } ?? "out/\(jobName)"
-        return JobFile(
+        var output = "out/\(jobName)"
+        if let node = top["output"] { try collecting { output = try reader.string(node, what: "output") } }
+        var file = JobFile(
             path: path, directory: directory.isEmpty ? "." : directory, models: models, inputs: inputs, items: items, output: output,
             parameters: parameters, cells: cells)
+        file.problems = problems
+        file.unreadableCells = unreadableCells
+        return file
     }
 
     private static func parseInput(name: String, node: Node, at keyNode: Node, reader: NodeReader) throws -> InputSpec {

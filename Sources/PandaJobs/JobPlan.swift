@@ -47,11 +47,17 @@ public struct JobPlan: Sendable {
         self.job = job
         let file = job.path
         func failure(_ line: Int, _ column: Int, _ message: String) -> JobError { JobError(file: file, line: line, column: column, message: message) }
+        // Every check runs, and every problem is reported at once (with those found while reading the file).
+        var problems = job.problems
+        func collecting(_ check: () throws -> Void) throws {
+            do { try check() } catch let problem as JobError { problems.append(problem) }
+        }
 
         let cellsByName = Dictionary(uniqueKeysWithValues: job.cells.map { ($0.name, $0) })
         let inputNames = job.inputs.map(\.name)
-        guard inputNames.contains(job.items.value) else {
-            throw failure(job.items.line, job.items.column, "items: no input named '\(job.items.value)'" + JobError.suggestion(for: job.items.value, among: inputNames))
+        let itemsInput = job.inputs.first { $0.name == job.items.value }
+        if itemsInput == nil && !job.items.value.isEmpty {
+            problems.append(failure(job.items.line, job.items.column, "items: no input named '\(job.items.value)'" + JobError.suggestion(for: job.items.value, among: inputNames)))
         }
 
         func type(of cell: CellSpec) -> ValueType {
@@ -65,6 +71,7 @@ public struct JobPlan: Sendable {
         }
         func reference(_ name: String, from cell: CellSpec, wanting wanted: [ValueType], parameters: Bool = false) throws {
             if parameters && job.parameters[name] != nil { return }
+            if job.unreadableCells.contains(name) { return }  // already reported where it is written
             guard let target = cellsByName[name] else {
                 let candidates = job.cells.map(\.name) + (parameters ? Array(job.parameters.keys) : [])
                 throw failure(cell.line, cell.column, "cell '\(cell.name)' uses '\(name)', which is no cell\(parameters ? " or parameter" : "")"
@@ -78,17 +85,20 @@ public struct JobPlan: Sendable {
         // References and types.
         var dependencies: [String: [String]] = [:]
         for cell in job.cells {
+          var uses: [String] = []
+          defer { dependencies[cell.name] = uses }
+          try collecting {
             guard cell.name.first.map({ $0.isLetter || $0 == "_" }) == true, cell.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw failure(cell.line, cell.column, "cell name '\(cell.name)' must be letters, digits and _ (it is used in expressions)")
             }
             guard job.parameters[cell.name] == nil else { throw failure(cell.line, cell.column, "'\(cell.name)' is both a cell and a parameter") }
-            var uses: [String] = []
             switch cell.body {
             case .encode(let encode):
-                if case .texts = job.inputs.first(where: { $0.name == job.items.value })!.source, encode.kind != .text {
+                guard let itemsInput else { break }
+                if case .texts = itemsInput.source, encode.kind != .text {
                     throw failure(cell.line, cell.column, "cell '\(cell.name)' encodes \(encode.kind.rawValue), but the items of '\(job.items.value)' are texts")
                 }
-                if case .files(let patterns, _) = job.inputs.first(where: { $0.name == job.items.value })!.source, !patterns.contains(where: { $0.kind == encode.kind }) {
+                if case .files(let patterns, _) = itemsInput.source, !patterns.contains(where: { $0.kind == encode.kind }) {
                     throw failure(cell.line, cell.column, "cell '\(cell.name)' encodes \(encode.kind.rawValue), but input '\(job.items.value)' has no \(encode.kind.rawValue) files (it has \(patterns.map(\.kind.rawValue).joined(separator: ", ")))")
                 }
             case .combine(let expression):
@@ -120,7 +130,7 @@ public struct JobPlan: Sendable {
                 // Records include every other cell's result: write cells run last.
                 uses += job.cells.filter { type(of: $0) != .files }.map(\.name)
             }
-            dependencies[cell.name] = uses
+          }
         }
 
         // Dependency order; a cycle is reported at one of its cells.
@@ -138,7 +148,11 @@ public struct JobPlan: Sendable {
             state[name] = 2
             order.append(cell)
         }
-        for cell in job.cells { try visit(cell.name, path: []) }
+        do {
+            for cell in job.cells { try visit(cell.name, path: []) }
+        } catch let cycle as JobError {
+            problems.append(cycle)  // one cycle is enough: its cells stay half-visited
+        }
         self.order = order
         self.dependencies = dependencies
 
@@ -154,20 +168,23 @@ public struct JobPlan: Sendable {
             guard FileManager.default.fileExists(atPath: path) else { throw failure(located.line, located.column, "models.\(role): no such file '\(located.value)'") }
             return path
         }
-        imagebindPath = try model(job.models.imagebind, "imagebind", needed: needsImageBind)
-        decoderPath = try model(job.models.decoder, "decoder", needed: needsDecoder)
-        adapterPath = try model(job.models.adapter, "adapter", needed: false)
+        var paths: [String: String] = [:]
+        for (located, role, needed) in [(job.models.imagebind, "imagebind", needsImageBind), (job.models.decoder, "decoder", needsDecoder), (job.models.adapter, "adapter", false)] {
+            try collecting { paths[role] = try model(located, role, needed: needed) }
+        }
+        (imagebindPath, decoderPath, adapterPath) = (paths["imagebind"], paths["decoder"], paths["adapter"])
+        problems += ModelCheck.problems(imagebind: imagebindPath, decoder: decoderPath, adapter: adapterPath, in: job)
 
         // Inputs: every one that is used.
         var used = Set([job.items.value])
         for cell in job.cells { if case .retrieve(let retrieve) = cell.body { used.insert(retrieve.from) } }
         var inputs: [String: ResolvedInput] = [:]
         for spec in job.inputs where used.contains(spec.name) {
-            inputs[spec.name] = try Inputs.resolve(spec, relativeTo: job.directory, file: file)
+            try collecting { inputs[spec.name] = try Inputs.resolve(spec, relativeTo: job.directory, file: file) }
         }
         self.inputs = inputs
-        guard job.output.hasPrefix("/") || !job.output.split(separator: "/").contains("..") else {
-            throw failure(1, 1, "output must stay inside the job's folder: '..' is not allowed in '\(job.output)'")
+        if !(job.output.hasPrefix("/") || !job.output.split(separator: "/").contains("..")) {
+            problems.append(failure(1, 1, "output must stay inside the job's folder: '..' is not allowed in '\(job.output)'"))
         }
         outputDirectory = Inputs.absolute(job.output, in: job.directory)
 
@@ -175,9 +192,10 @@ public struct JobPlan: Sendable {
         for cell in job.cells {
             guard case .write(let write) = cell.body else { continue }
             for name in [write.jsonl, write.csv, write.report, write.npy?.file].compactMap({ $0 }) where name.hasPrefix("/") || name.split(separator: "/").contains("..") {
-                throw failure(cell.line, cell.column, "output '\(name)' must be a path inside the output directory (no '/' at the start, no '..')")
+                problems.append(failure(cell.line, cell.column, "output '\(name)' must be a path inside the output directory (no '/' at the start, no '..')"))
             }
         }
+        try JobErrors.throwIfAny(problems)
     }
 
     /// A summary of what will run: items, every skipped file with the reason, cells.

@@ -12,7 +12,10 @@ struct JobValidationTests {
         for folder in ["media/images", "media/sounds", "models"] { try FileManager.default.createDirectory(atPath: directory.file(folder), withIntermediateDirectories: true) }
         for name in ["a.jpg", "b.jpg", "c.jpg"] { #expect(FileManager.default.createFile(atPath: directory.file("media/images/\(name)"), contents: Data([1]))) }
         for name in ["a.wav", "b.wav", "lonely.wav"] { #expect(FileManager.default.createFile(atPath: directory.file("media/sounds/\(name)"), contents: Data([1]))) }
-        for name in ["imagebind.panda", "decoder.panda"] { #expect(FileManager.default.createFile(atPath: directory.file("models/\(name)"), contents: Data([1]))) }
+        // The demo models: validation reads their headers to check each is the kind its slot needs.
+        for (name, demo) in [("imagebind.panda", "tiny-imagebind.panda"), ("decoder.panda", "tiny-vicuna.panda")] {
+            try FileManager.default.createSymbolicLink(atPath: directory.file("models/\(name)"), withDestinationPath: repositoryRoot + "/Weights/" + demo)
+        }
     }
 
     private let header = """
@@ -87,13 +90,61 @@ struct JobValidationTests {
         #expect(missingModel.isEmpty)
         try FileManager.default.removeItem(atPath: directory.file("models/imagebind.panda"))
         #expect(try problem("cells:\n  picture: {encode: image}\n").hasPrefix("2:14: models.imagebind: no such file 'models/imagebind.panda'"))
-        #expect(FileManager.default.createFile(atPath: directory.file("models/imagebind.panda"), contents: Data([1])))
+        try FileManager.default.createSymbolicLink(atPath: directory.file("models/imagebind.panda"), withDestinationPath: repositoryRoot + "/Weights/tiny-imagebind.panda")
         #expect(try problem("cells:\n  picture: {encode: image}\n  s: {generate: {embedding: picture, prompt: '{{item.stme}}'}}\n")
                 .contains("unknown template field '{{item.stme}}' (did you mean 'item.stem'?)"))
         #expect(try problem("output: ../elsewhere\ncells:\n  picture: {encode: image}\n").contains("'..' is not allowed"))
         #expect(try problem("cells:\n  picture: {encode: image}\n  w: {write: {jsonl: ../../x.jsonl}}\n").contains("must be a path inside the output directory"))
         let yaml = try problem("cells:\n  picture: {encode: image\n")
         #expect(yaml.contains("not valid YAML"), "\(yaml)")
+    }
+
+    @Test("every problem of a job is reported at once, each at its own line and column, in the order written")
+    func everyProblemAtOnce() throws {
+        let path = directory.file("job.yaml")
+        try (header + """
+            parameters:
+              weight: heavy
+            cells:
+              picture: {encode: imag}
+              sound: {encode: audio}
+              mix: {combine: pictur + sound}
+              story: {generate: {embedding: sound, prompt: '{{item.stme}}'}}
+            """).write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try JobPlan(JobFile.load(path: path))
+            Issue.record("no error")
+        } catch let errors as JobErrors {
+            // The misspelt kind leaves 'picture' unreadable: mix's use of 'pictur' is still a problem of its own, and
+            // nothing is reported twice.
+            #expect(errors.problems.map { "\($0.line):\($0.column)" } == ["9:11", "11:21", "13:3", "14:3"], "\(errors.errorDescription ?? "")")
+            #expect(errors.problems.map(\.message)[0].contains("must be a number"))
+            #expect(errors.problems.map(\.message)[1].contains("'imag'"))
+            #expect(errors.problems.map(\.message)[2].contains("'pictur'"))
+            #expect(errors.problems.map(\.message)[3].contains("item.stme"))
+        }
+    }
+
+    @Test("a model of the wrong kind in a slot, or models that do not fit together, are refused by validation naming the slot's line")
+    func modelsAreTheKindTheirSlotNeeds() throws {
+        let swapped = header.replacingOccurrences(of: "imagebind: models/imagebind.panda", with: "imagebind: models/decoder.panda")
+        let path = directory.file("job.yaml")
+        try (swapped + "cells:\n  picture: {encode: image}\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: JobError(file: path, line: 2, column: 14, message: "models.imagebind: 'models/decoder.panda' holds a 'llama' model; this slot needs 'imagebind'")) {
+            try JobPlan(JobFile.load(path: path))
+        }
+        // An adapter whose llama_proj gives 128 values beside a decoder of another width.
+        try FileManager.default.createSymbolicLink(atPath: directory.file("models/adapter.panda"), withDestinationPath: repositoryRoot + "/Weights/tiny-pandagpt-delta.panda")
+        try FileManager.default.createSymbolicLink(atPath: directory.file("models/other-decoder.panda"), withDestinationPath: ReferenceModels.decoder)
+        let mismatched = header.replacingOccurrences(of: "decoder: models/decoder.panda", with: "decoder: models/other-decoder.panda\n  adapter: models/adapter.panda")
+        try (mismatched + "cells:\n  picture: {encode: image}\n").write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try JobPlan(JobFile.load(path: path))
+            Issue.record("no error")
+        } catch {
+            let text = (error as? LocalizedError)?.errorDescription ?? ""
+            #expect(text.contains(":4:12: models.adapter: made for a decoder of hidden_size") || text.contains(":4:12: llama_proj gives 128 values"), "\(text)")
+        }
     }
 
     @Test("manifests name items in JSON lines or CSV; bad columns and duplicate ids are refused with their line")
