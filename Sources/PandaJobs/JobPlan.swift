@@ -73,7 +73,7 @@ public struct JobPlan: Sendable {
             if parameters && job.parameters[name] != nil { return }
             if job.unreadableCells.contains(name) { return }  // already reported where it is written
             guard let target = cellsByName[name] else {
-                let candidates = job.cells.map(\.name) + (parameters ? Array(job.parameters.keys) : [])
+                let candidates = job.cells.map(\.name) + job.unreadableCells + (parameters ? Array(job.parameters.keys) : [])
                 throw failure(cell.line, cell.column, "cell '\(cell.name)' uses '\(name)', which is no cell\(parameters ? " or parameter" : "")"
                     + JobError.suggestion(for: name, among: candidates))
             }
