@@ -27,7 +27,7 @@ enum ModelCheck {
                 }
                 return file
             } catch {
-                problem(located, "models.\(role): " + ((error as? LocalizedError)?.errorDescription ?? "\(error)"))
+                problem(located, "models.\(role): " + (error.errorDescription ?? "\(error)"))
                 return nil
             }
         }
