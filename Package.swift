@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PandaKernels", targets: ["PandaKernels"]),
         .library(name: "PandaMedia", targets: ["PandaMedia"]),
         .library(name: "PandaModels", targets: ["PandaModels"]),
+        .library(name: "PandaInputs", targets: ["PandaInputs"]),
         .library(name: "PandaJobs", targets: ["PandaJobs"]),
     ],
     dependencies: [
@@ -48,11 +49,13 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             exclude: ["Generated/sentencepiece_model.proto", "Generated/README.md"]),
-        // Jobs: media files to model inputs, the YAML job language and its runner.
+        // Media files (and texts) to ImageBind's inputs and embeddings: what the command lines and jobs share.
+        .target(name: "PandaInputs", dependencies: ["PandaModels", "PandaMedia"]),
+        // Jobs: the YAML job language and its runner.
         .target(
             name: "PandaJobs",
             dependencies: [
-                "PandaModels", "PandaMedia", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+                "PandaInputs", "PandaModels", "PandaMedia", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -69,7 +72,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "panda-run",
-            dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PandaFormat", "PandaModels", "PandaInputs", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
             dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", "PandaKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -83,7 +86,7 @@ let package = Package(
             dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaMediaTests", dependencies: ["PandaMedia", "PandaTestSupport"]),
-        .testTarget(name: "PandaJobsTests", dependencies: ["PandaJobs", "PandaModels", "PandaMedia", "PandaFormat", "PandaTestSupport"]),
+        .testTarget(name: "PandaJobsTests", dependencies: ["PandaJobs", "PandaInputs", "PandaModels", "PandaMedia", "PandaFormat", "PandaTestSupport"]),
         .testTarget(
             name: "PandaCLITests", dependencies: ["PandaFormat", "PandaModels", "PandaMedia", "PandaTestSupport", "panda-convert", "panda-run"]),
     ],

@@ -1,4 +1,6 @@
 import Foundation
+// Items, records and cells speak of MediaKind and prepared inputs: a job's users get them with PandaJobs.
+@_exported import PandaInputs
 import PandaMedia
 
 /// One unit of work: an id and, per media kind, a file or a literal text.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import PandaJobs
+import PandaInputs
 import PandaModels
 
 /// The model and generation flags of `ask` and `chat`.

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import PandaJobs
+import PandaInputs
 import PandaMedia
 import PandaModels
 

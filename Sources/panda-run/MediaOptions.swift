@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import PandaJobs
+import PandaInputs
 import PandaMedia
 
 /// The media flags shared by `embed`, `ask` and `chat`: files per modality, in the order given.

@@ -27,12 +27,13 @@ public final class Embedder: @unchecked Sendable {
     public func embed(_ inputs: [PreparedInput]) throws -> [[Float]] {
         var result = [[Float]?](repeating: nil, count: inputs.count)
         // Group by what can share a batch: the kind and the exact shape.
-        var groups: [String: [Int]] = [:]
-        var order: [String] = []
+        struct BatchKey: Hashable { var kind: MediaKind; var shape: [Int] }
+        var groups: [BatchKey: [Int]] = [:]
+        var order: [BatchKey] = []
         for (index, input) in inputs.enumerated() {
             let key = switch input {
-            case .tensor(let kind, let tensor): "\(kind.rawValue)\(tensor.shape)"
-            case .text: "text"
+            case .tensor(let kind, let tensor): BatchKey(kind: kind, shape: tensor.shape)
+            case .text: BatchKey(kind: .text, shape: [])
             }
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(index)
@@ -69,8 +70,8 @@ public final class Embedder: @unchecked Sendable {
             values += tensor.values
         }
         let stacked = FloatTensor(shape: [batch.count] + first.shape, values: values)
-        switch kind {
-        case .image, .video: return .vision(stacked)
+        switch kind.modality {
+        case .vision: return .vision(stacked)
         case .audio: return .audio(stacked)
         case .depth: return .depth(stacked)
         case .thermal: return .thermal(stacked)
