@@ -40,8 +40,14 @@ struct Convert: ParsableCommand {
     @Option(help: "Recipe name (default: detected from the tensor names).")
     var recipe: String?
 
-    @Option(help: "Stored dtype of linear weights: f32, f16, bf16, q8_0 or q4_0 (quantized matrices are written with 8 rows interleaved, as q8_0x8 or q4_0x8, the layout the decoder's kernels read).")
-    var dtype: String?
+    /// The dtypes a conversion can store linear weights in.
+    enum TargetDType: String, ExpressibleByArgument, CaseIterable {
+        case f32, f16, bf16, q8_0, q4_0
+        var dtype: DType { DType(name: rawValue)! }
+    }
+
+    @Option(help: "Stored dtype of linear weights (quantized matrices are written with 8 rows interleaved, as q8_0x8 or q4_0x8, the layout the decoder's kernels read).")
+    var dtype: TargetDType?
 
     @Flag(help: "Store tensors as zstd chunks (byte-plane shuffled for 16- and 32-bit dtypes) instead of raw.")
     var compress = false
@@ -64,9 +70,6 @@ struct Convert: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if let dtype, DType(name: dtype).map({ $0.isFloatingPoint }) != true {
-            throw ValidationError("--dtype must be one of f32, f16, bf16, q8_0, q4_0 (got '\(dtype)')")
-        }
         if let loraAlpha, loraAlpha <= 0 { throw ValidationError("--lora-alpha must be positive") }
         if let loraRank, loraRank <= 0 { throw ValidationError("--lora-r must be positive") }
     }
@@ -77,7 +80,7 @@ struct Convert: ParsableCommand {
         var settings: [String: JSONValue] = [:]
         if let loraAlpha { settings["lora_alpha"] = loraAlpha == loraAlpha.rounded() ? .int(Int(loraAlpha)) : .double(loraAlpha) }
         if let loraRank { settings["lora_r"] = .int(loraRank) }
-        let options = ConversionOptions(dtype: dtype.flatMap(DType.init(name:)), compress: compress, settings: settings)
+        let options = ConversionOptions(dtype: dtype?.dtype, compress: compress, settings: settings)
         var plan = try ConversionPlan(recipe: chosen, inputs: gathered, options: options)
         if !mergeLoRA.isEmpty {
             let delta = try ConversionPlan(recipe: Recipes.pandagptDelta, inputs: ConversionInputs.gather(mergeLoRA), options: options)
