@@ -72,7 +72,8 @@ struct JobChecks {
             for name in generate.embeddings { try reference(name, from: cell, wanting: [.embedding]) }
             var uses = generate.embeddings
             for prompt in generate.prompts {
-                for field in try Template.fields(in: prompt, file: job.path, line: cell.line, column: cell.column) {
+                let (line, column) = cell.place(of: prompt)
+                for field in try Template.fields(in: prompt, file: job.path, line: line, column: column) {
                     if case .cell(let name, let property) = field {
                         try reference(name, from: cell, wanting: property == "label" ? [.labels] : [.text])
                         uses.append(name)
@@ -86,7 +87,8 @@ struct JobChecks {
         case .retrieve(let retrieve):
             try reference(retrieve.embedding, from: cell, wanting: [.embedding])
             guard inputNames.contains(retrieve.from) else {
-                throw failure(cell.line, cell.column, "cell '\(cell.name)' retrieves from '\(retrieve.from)', which is no input" + JobError.suggestion(for: retrieve.from, among: inputNames))
+                let (line, column) = cell.place(of: retrieve.from)
+                throw failure(line, column, "cell '\(cell.name)' retrieves from '\(retrieve.from)', which is no input" + JobError.suggestion(for: retrieve.from, among: inputNames))
             }
             return [retrieve.embedding]
         case .write(let write):
@@ -101,13 +103,14 @@ struct JobChecks {
     private func reference(_ name: String, from cell: CellSpec, wanting wanted: [JobPlan.ValueType], parameters: Bool = false) throws {
         if parameters && job.parameters[name] != nil { return }
         if job.unreadableCells.contains(name) { return }  // already reported where it is written
+        let (line, column) = cell.place(of: name)
         guard let target = cellsByName[name] else {
             let candidates = job.cells.map(\.name) + job.unreadableCells + (parameters ? Array(job.parameters.keys) : [])
-            throw failure(cell.line, cell.column, "cell '\(cell.name)' uses '\(name)', which is no cell\(parameters ? " or parameter" : "")"
+            throw failure(line, column, "cell '\(cell.name)' uses '\(name)', which is no cell\(parameters ? " or parameter" : "")"
                 + JobError.suggestion(for: name, among: candidates))
         }
         guard wanted.contains(type(of: target)) else {
-            throw failure(cell.line, cell.column, "cell '\(cell.name)' needs \(wanted.map(\.rawValue).joined(separator: " or ")) from '\(name)', but that \(target.kind.rawValue) cell gives \(type(of: target).rawValue)")
+            throw failure(line, column, "cell '\(cell.name)' needs \(wanted.map(\.rawValue).joined(separator: " or ")) from '\(name)', but that \(target.kind.rawValue) cell gives \(type(of: target).rawValue)")
         }
     }
 

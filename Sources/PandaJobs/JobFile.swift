@@ -90,6 +90,19 @@ public struct CellSpec: Sendable {
     public var body: Body
     public var line: Int
     public var column: Int
+    /// The cell's scalar values where they are written, so a problem with one is reported at it.
+    var values: [(text: String, line: Int, column: Int)] = []
+
+    /// Where `name` is written in this cell: at the value that is `name`, inside an expression or a template when
+    /// written on one line, or else at the cell's name.
+    func place(of name: String) -> (line: Int, column: Int) {
+        if let exact = values.first(where: { $0.text == name }) { return (exact.line, exact.column) }
+        for value in values where !value.text.contains("\n") {
+            guard let range = value.text.range(of: name) else { continue }
+            return (value.line, value.column + value.text.distance(from: value.text.startIndex, to: range.lowerBound))
+        }
+        return (line, column)
+    }
 
     public var kind: Kind {
         switch body {
@@ -234,7 +247,9 @@ extension JobFile {
         case .retrieve: .retrieve(try .init(value, reader: reader))
         case .write: .write(try .init(value, reader: reader))
         }
-        return CellSpec(name: name, body: body, line: line, column: column)
+        var cell = CellSpec(name: name, body: body, line: line, column: column)
+        cell.values = NodeReader.scalars(in: value)
+        return cell
     }
 }
 
@@ -254,6 +269,19 @@ struct NodeReader {
     let file: String
 
     static func position(_ node: Node) -> (line: Int, column: Int) { node.mark.map { ($0.line, $0.column) } ?? (1, 1) }
+
+    /// Every scalar under `node` with where its text starts (after an opening quote).
+    static func scalars(in node: Node) -> [(text: String, line: Int, column: Int)] {
+        switch node {
+        case .scalar(let scalar):
+            let (line, column) = position(node)
+            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            return [(scalar.string, line, column + (quoted ? 1 : 0))]
+        case .mapping(let mapping): return mapping.flatMap { scalars(in: $0.value) }
+        case .sequence(let sequence): return sequence.flatMap { scalars(in: $0) }
+        default: return []
+        }
+    }
 
     func error(at node: Node, _ message: String) -> JobError {
         let (line, column) = Self.position(node)

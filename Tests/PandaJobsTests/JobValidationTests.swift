@@ -69,9 +69,11 @@ struct JobValidationTests {
         #expect(try problem("cells:\n  picture:\n    encode: imgae\n").hasPrefix("10:13: encode: unknown kind 'imgae' (did you mean 'image'?)"))
     }
 
-    @Test("references to missing cells, wrong types and cycles are refused at the cell that makes them")
+    @Test("references to missing cells, wrong types and cycles are refused where the wrong name is written")
     func referencesTypesAndCycles() throws {
-        #expect(try problem("cells:\n  picture: {encode: image}\n  mix: {combine: pictur + 1}\n").hasPrefix("10:3: cell 'mix' uses 'pictur', which is no cell or parameter (did you mean 'picture'?)"))
+        #expect(try problem("cells:\n  picture: {encode: image}\n  mix: {combine: pictur + 1}\n").hasPrefix("10:18: cell 'mix' uses 'pictur', which is no cell or parameter (did you mean 'picture'?)"))
+        #expect(try problem("cells:\n  picture: {encode: image}\n  kind:\n    classify:\n      labels: [a, b]\n      embedding: pictur\n").hasPrefix("13:18: cell 'kind' uses 'pictur'"))
+        #expect(try problem("cells:\n  picture: {encode: image}\n  near: {retrieve: {embedding: picture, from: 'photo', kind: image}}\n").hasPrefix("10:48: cell 'near' retrieves from 'photo', which is no input"))
         let typeMessage = try problem("cells:\n  picture: {encode: image}\n  story: {generate: {embedding: picture, prompt: hi}}\n  again: {combine: story * 2}\n")
         #expect(typeMessage.contains("cell 'again' needs embedding from 'story', but that generate cell gives text"), "\(typeMessage)")
         let cycle = try problem("cells:\n  a: {combine: b + b}\n  b: {combine: a * 2}\n")
@@ -117,7 +119,7 @@ struct JobValidationTests {
         } catch let errors as JobErrors {
             // The misspelt kind leaves 'picture' unreadable: mix's use of 'pictur' is still a problem of its own, and
             // nothing is reported twice.
-            #expect(errors.problems.map { "\($0.line):\($0.column)" } == ["9:11", "11:21", "13:3", "14:3"], "\(errors.errorDescription ?? "")")
+            #expect(errors.problems.map { "\($0.line):\($0.column)" } == ["9:11", "11:21", "13:18", "14:49"], "\(errors.errorDescription ?? "")")
             #expect(errors.problems.map(\.message)[0].contains("must be a number"))
             #expect(errors.problems.map(\.message)[1].contains("'imag'"))
             #expect(errors.problems.map(\.message)[2].contains("'pictur'"))
