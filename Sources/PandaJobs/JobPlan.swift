@@ -73,9 +73,34 @@ public struct JobPlan: Sendable {
             case .retrieve(let retrieve): "retrieve top \(retrieve.top) of \(inputs[retrieve.from]?.items.count ?? 0) × \(count)"
             case .write(let write): "write " + [write.jsonl, write.csv, write.report, write.npy?.file, write.sidecar.map { "sidecars .\($0.extension) (\($0.policy.rawValue))" }].compactMap { $0 }.joined(separator: ", ")
             }
-            lines.append("cell \(cell.name): \(work)")
+            let uses = Set(dependencies[cell.name] ?? []).sorted()
+            lines.append("cell \(cell.name)" + (uses.isEmpty || cell.kind == .write ? "" : " (after \(uses.joined(separator: ", ")))") + ": \(work)")
+        }
+        lines.append("model work at most: " + modelWork(items: count))
+        let log = (outputDirectory as NSString).appendingPathComponent(".panda/records.jsonl")
+        if let data = FileManager.default.contents(atPath: log) {
+            let committed = data.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+            lines.append("records: \(committed) committed by earlier runs; a run skips those whose files, job and models are unchanged")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// What the models would compute with nothing cached: ImageBind embeddings of items, gallery files and texts,
+    /// and PandaGPT answers.
+    private func modelWork(items count: Int) -> String {
+        var itemEmbeddings = 0, texts = Set<String>(), galleries = Set<String>(), galleryFiles = 0, answers = 0
+        for cell in job.cells {
+            switch cell.body {
+            case .encode: itemEmbeddings += count
+            case .combine(let expression): texts.formUnion(expression.texts)
+            case .generate(let generate): answers += count * generate.prompts.count
+            case .classify(let classify): texts.formUnion(classify.labels)
+            case .retrieve(let retrieve):
+                if galleries.insert("\(retrieve.from)/\(retrieve.kind.rawValue)").inserted { galleryFiles += inputs[retrieve.from]?.items.count ?? 0 }
+            case .write: break
+            }
+        }
+        return "\(itemEmbeddings) item embeddings, \(galleryFiles) gallery embeddings, \(texts.count) text embeddings (labels and text(…)), \(answers) answers"
     }
 }
 

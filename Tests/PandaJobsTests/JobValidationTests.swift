@@ -42,7 +42,7 @@ struct JobValidationTests {
         }
     }
 
-    @Test("a valid job plans: items paired by stem across folders, unpaired files counted, cells in dependency order")
+    @Test("a valid job plans: items paired by stem across folders, unpaired files counted, cells in dependency order, shown with what each waits for and the model work")
     func validJobPlans() throws {
         let path = directory.file("job.yaml")
         try (header + """
@@ -58,7 +58,10 @@ struct JobValidationTests {
         #expect(plan.items.map(\.id) == ["a", "b"])
         #expect(plan.inputs["scenes"]!.unpaired.map { ($0 as NSString).lastPathComponent } == ["c.jpg", "lonely.wav"])
         #expect(plan.order.map(\.name) == ["picture", "sound", "scene", "story"])
-        #expect(plan.describe().contains("input scenes: 2 items, 2 files skipped"))
+        let description = plan.describe()
+        #expect(description.contains("input scenes: 2 items, 2 files skipped"))
+        #expect(description.contains("cell scene (after picture, sound): combine × 2\ncell story (after scene): generate"), "\(description)")
+        #expect(description.contains("model work at most: 4 item embeddings, 0 gallery embeddings, 0 text embeddings (labels and text(…)), 2 answers"))
     }
 
     @Test("an unknown field is reported where it is written, with the field it probably meant")
