@@ -106,9 +106,17 @@ public struct JobPlan: Sendable {
 
 /// `{{…}}` fields of prompt templates.
 public enum Template {
-    public enum Field: Equatable, Sendable {
+    public enum Field: Equatable, Sendable, CustomStringConvertible {
         case item(String)            // id, stem, path, text, sidecar
         case cell(String, String)    // cells.NAME.text / cells.NAME.label
+
+        /// As written between the braces.
+        public var description: String {
+            switch self {
+            case .item(let property): "item.\(property)"
+            case .cell(let name, let property): "cells.\(name).\(property)"
+            }
+        }
     }
 
     static let itemProperties = ["id", "stem", "path", "text", "sidecar"]

@@ -38,6 +38,8 @@ public struct RunSummary: Sendable {
     public var sidecarsLeftAlone: [String] = []
     /// Files that matched an input but are no item, with the input's name and why (`panda-run plan` lists them too).
     public var skippedFiles: [String] = []
+    /// Template fields that rendered empty in a prompt ("photo-03: {{item.sidecar}}"): the prompt went out without them.
+    public var emptyTemplateFields: [String] = []
     /// The signal that stopped the run before every item was done.
     public var interruptedBy: Int32?
 }
@@ -379,7 +381,13 @@ public final class JobRunner {
                     guard let vector = state.embedding(name) else { throw JobRunError.cell(cell.name, "'\(name)' has no embedding") }
                     return vector
                 }
-                let prompts = generate.prompts.map { Template.render($0) { templateValue($0, state) } }
+                let prompts = generate.prompts.map { prompt in
+                    Template.render(prompt) { field in
+                        let value = templateValue(field, state)
+                        if value.isEmpty { summary.emptyTemplateFields.append("\(state.item.id): {{\(field)}}") }
+                        return value
+                    }
+                }
                 let settings = "\(generate.maxTokens) \(generate.temperature) \(generate.topP) \(generate.topK) \(generate.seed)"
                 let key = Fingerprint.of(
                     ["generate", modelFingerprints["decoder"] ?? "", modelFingerprints["adapter"] ?? "", settings] + embeddings.map { Fingerprint.of(floats: $0) } + prompts)

@@ -86,7 +86,8 @@ final class ProgressReporter {
             emit(["event": "summary", "items": summary.items, "succeeded": summary.succeeded, "failed": summary.failed, "skipped": summary.skipped,
                   "cache_hits": summary.cacheHits, "model_runs": summary.modelRuns, "tokens": summary.generatedTokens,
                   "seconds": (summary.seconds * 1000).rounded() / 1000, "outputs": summary.outputs,
-                  "sidecars_left_alone": summary.sidecarsLeftAlone, "skipped_files": summary.skippedFiles])
+                  "sidecars_left_alone": summary.sidecarsLeftAlone, "skipped_files": summary.skippedFiles,
+                  "empty_template_fields": summary.emptyTemplateFields])
         case .bar:
             write(clear + line() + "\n")
             write("\(summary.succeeded) succeeded, \(summary.failed) failed (\(summary.skipped) unchanged since the last run), "
@@ -95,6 +96,10 @@ final class ProgressReporter {
             if let first = summary.skippedFiles.first {
                 let more = summary.skippedFiles.count > 1 ? " and \(summary.skippedFiles.count - 1) more; panda-run plan lists them" : ""
                 write("\(summary.skippedFiles.count) files matched an input but are no item (\(first)\(more))\n")
+            }
+            if let first = summary.emptyTemplateFields.first {
+                let more = summary.emptyTemplateFields.count > 1 ? " and \(summary.emptyTemplateFields.count - 1) more" : ""
+                write("\(summary.emptyTemplateFields.count) template fields rendered empty (\(first)\(more)): those prompts went out without them\n")
             }
             if let first = summary.sidecarsLeftAlone.first {
                 let more = summary.sidecarsLeftAlone.count > 1 ? " and \(summary.sidecarsLeftAlone.count - 1) more" : ""

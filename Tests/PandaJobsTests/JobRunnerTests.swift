@@ -288,6 +288,13 @@ struct JobRunnerTests {
         #expect(summary.items == 3 && summary.skippedFiles.count == 1 && summary.skippedFiles[0].hasPrefix("scenes: ") && summary.skippedFiles[0].contains("lonely.jpg"), "\(summary.skippedFiles)")
     }
 
+    @Test("the summary names template fields that rendered empty, item by item")
+    func emptyTemplateFieldsAreNamed() throws {
+        try "notes about the panda".write(toFile: directory.file("images/panda.txt"), atomically: true, encoding: .utf8)
+        let summary = try run(job(prompt: "Describe it ({{item.sidecar}})."))
+        #expect(summary.emptyTemplateFields == ["portrait: {{item.sidecar}}"], "\(summary.emptyTemplateFields)")
+    }
+
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
     func retryFailed() throws {
         _ = try run(job())
