@@ -8,27 +8,18 @@ import Testing
 /// (PandaCLITests' MediaLimitProcessTests); these prove the decisions and the values.
 @Suite("Hostile media: refused from its header, or processed without allocating past what the output needs")
 struct MediaLimitsTests {
-    private func message(_ body: () throws -> Void) -> String {
-        do {
-            try body()
-            return "no error"
-        } catch {
-            return error.localizedDescription
-        }
-    }
-
     @Test("a JPEG declaring 60000×60000 pixels is refused from its header, naming its size, the limit and how to raise it")
     func jpegPastTheLimit() {
-        let text = message { _ = try ImageDecoder.decode(path: fixture("media/bombs/huge.jpg")) }
+        let text = errorMessage { _ = try ImageDecoder.decode(path: fixture("media/bombs/huge.jpg")) }
         #expect(text.hasSuffix("huge.jpg: the picture declares 60000×60000 = 3600000000 pixels, more than the limit of 89478485 "
             + "(raise it with PANDA_MAX_IMAGE_PIXELS or panda-run's --max-image-pixels)"), "\(text)")
     }
 
     @Test("a PNG past the limit is refused before FFmpeg decodes it, naming its size")
     func pngPastTheLimit() {
-        let text = message { _ = try ImageDecoder.decode(path: fixture("media/bombs/wide.png"), maxPixels: 59_999) }
+        let text = errorMessage { _ = try ImageDecoder.decode(path: fixture("media/bombs/wide.png"), maxPixels: 59_999) }
         #expect(text.contains("wide.png: the picture declares 60000×1 = 60000 pixels, more than the limit of 59999"), "\(text)")
-        #expect(message { _ = try ImageDecoder.decode(path: fixture("media/bombs/wide.png"), maxPixels: 60_000) } == "no error")
+        #expect(errorMessage { _ = try ImageDecoder.decode(path: fixture("media/bombs/wide.png"), maxPixels: 60_000) } == "no error")
     }
 
     @Test("a 60000 × 1 picture becomes a [3, 224, 224] tensor: its 13,440,000-wide resize is computed only inside the crop")
