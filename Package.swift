@@ -72,7 +72,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "panda-run",
-            dependencies: ["PandaFormat", "PandaModels", "PandaInputs", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PandaFormat", "PandaKernels", "PandaModels", "PandaInputs", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
             dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", "PandaKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
