@@ -256,8 +256,14 @@ extension JobFile {
 extension JobError {
     static func yaml(_ error: YamlError, file: String) -> JobError {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            JobError(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _), .composer(let context, let problem, let mark, _):
+            // An unclosed bracket or quote is noticed lines later: point at where it was opened, and say where it was noticed.
+            if let context, context.mark.line < mark.line {
+                JobError(file: file, line: context.mark.line, column: context.mark.column,
+                         message: "not valid YAML: \(context.text.replacingOccurrences(of: "while parsing ", with: "")) opened here is not closed (\(problem) at line \(mark.line), column \(mark.column))")
+            } else {
+                JobError(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(problem)")
+            }
         default:
             JobError(file: file, line: 1, column: 1, message: "not valid YAML: \(error)")
         }
