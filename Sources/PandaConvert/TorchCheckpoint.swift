@@ -42,9 +42,8 @@ public enum TorchCheckpoint {
         }
 
         var contents = Contents(tensors: [], nonTensorKeys: [])
-        var path: [ObjectIdentifier] = []
         var visited = 0
-        try collect(value, prefix: "", archive: archive, root: root, into: &contents, path: &path, visited: &visited)
+        try collect(value, prefix: "", archive: archive, root: root, into: &contents, visited: &visited)
         return contents
     }
 
@@ -52,11 +51,10 @@ public enum TorchCheckpoint {
     /// 2 KB pickle describe a tree of 2^64 entries.
     static let entryLimit = 1_000_000
 
-    /// Walks nested dicts, naming tensors by their dotted key path. `path` holds the dicts being walked, so that
-    /// a dict containing itself is refused instead of walked forever.
+    /// Walks nested dicts, naming tensors by their dotted key path. The unpickler builds no cycles, so the walk ends.
     private static func collect(
         _ value: PickleValue, prefix: String, archive: ZipArchive, root: String, into contents: inout Contents,
-        path: inout [ObjectIdentifier], visited: inout Int
+        visited: inout Int
     ) throws {
         visited += 1
         guard visited <= entryLimit else {
@@ -65,15 +63,10 @@ public enum TorchCheckpoint {
         }
         switch value {
         case .dict(let dict):
-            guard !path.contains(ObjectIdentifier(dict)) else {
-                throw ConvertError.unreadableCheckpoint(path: archive.file.path, reason: "refused: the dict at '\(prefix)' contains itself")
-            }
-            path.append(ObjectIdentifier(dict))
-            defer { path.removeLast() }
             for key in dict.keys {
                 try collect(
                     dict.values[key]!, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", archive: archive, root: root,
-                    into: &contents, path: &path, visited: &visited)
+                    into: &contents, visited: &visited)
             }
         case .tensor(let reference):
             let name = prefix.isEmpty ? "<root>" : prefix

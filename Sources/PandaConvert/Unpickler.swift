@@ -345,9 +345,17 @@ struct RestrictedUnpickler {
         push(.tuple(items.map(\.value)), depth: depth)
     }
 
-    /// Records `children` going into `container`, refusing what would nest too deep or deepen a container
-    /// already inside another (torch fills every container before placing it, so only a hostile pickle does that).
+    /// Records `children` going into `container`, refusing what would nest too deep, a container put inside itself,
+    /// or one deepened when already inside another (torch fills every container before placing it, so only a
+    /// hostile pickle does those). Together these make cycles impossible: a cycle would leak, and be walked forever.
     private mutating func adopt(_ children: [Slot], into container: PickleContainer) throws(PickleError) {
+        for child in children {
+            switch child.value {
+            case .list(let list as PickleContainer), .dict(let list as PickleContainer):
+                if list === container { throw .exceedsLimit("a list or dict put inside itself, at byte offset \(position - 1)") }
+            default: break
+            }
+        }
         let depth = max(container.depth, 1 + (children.map(Self.depth).max() ?? 0))
         try checkNesting(depth)
         if depth > container.depth, container.isContained {

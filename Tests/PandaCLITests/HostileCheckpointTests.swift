@@ -31,12 +31,22 @@ struct HostileCheckpointTests {
             name: "a dict containing itself", fileName: "self-dict.pt",
             // {} BINPUT 0, 'a', BINGET 0, SETITEM: d['a'] = d
             bytes: torchZip(pickle: [0x80, 2, 0x7D, 0x71, 0] + shortString("a") + [0x68, 0, 0x73, 0x2E]),
-            expected: "refused: the dict at 'a' contains itself"),
+            expected: "refused: a list or dict put inside itself, at byte offset 10"),
         Case(
-            name: "a list deepened after it was put inside another", fileName: "self-list.pt",
-            // [] BINPUT 0, then twice: BINGET 0, APPEND: l.append(l); l.append(l)
-            bytes: torchZip(pickle: [0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x68, 0, 0x61, 0x2E]),
-            expected: "refused: a list or dict made deeper after it was put inside another, at byte offset 10"),
+            name: "a list appended to itself", fileName: "self-list.pt",
+            // [] BINPUT 0, BINGET 0, APPEND: l.append(l)
+            bytes: torchZip(pickle: [0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E]),
+            expected: "refused: a list or dict put inside itself, at byte offset 7"),
+        Case(
+            // Found by Tests/Fuzz/run.sh unpickler: a list DUPed and appended to itself leaked (a reference cycle).
+            name: "the fuzzer's self-appended list", fileName: "fuzz-self-append.pt",
+            bytes: torchZip(pickle: Array(FileManager.default.contents(atPath: fixture("fuzz/unpickler-self-append.pkl")) ?? Data())),
+            expected: "refused: a list or dict put inside itself, at byte offset"),
+        Case(
+            name: "a list deepened after it was put inside another", fileName: "deepened-list.pt",
+            // a = []; b = [a]; a.append([]): EMPTY_LIST BINPUT 0, EMPTY_LIST, BINGET 0, APPEND, BINGET 0, EMPTY_LIST, APPEND
+            bytes: torchZip(pickle: [0x80, 2, 0x5D, 0x71, 0, 0x5D, 0x68, 0, 0x61, 0x68, 0, 0x5D, 0x61, 0x2E]),
+            expected: "refused: a list or dict made deeper after it was put inside another, at byte offset 12"),
         Case(
             name: "dicts shared under two keys, 64 levels: 2^64 entries from 1.7 KB", fileName: "shared-dicts.pt",
             bytes: torchZip(pickle: sharedDicts(levels: 64)),
