@@ -93,5 +93,6 @@ extension Recipes {
             "imu_embed_dim": .dimension(of: "modality_preprocessors.imu.cls_token", axis: 2),
             "imu_num_blocks": .count(of: "modality_trunks.imu.blocks.{block}.norm_1.weight", placeholder: "block"),
             "imu_num_heads": .given("imu_num_heads", otherwise: .integer(8)),
-        ])
+        ],
+        checks: ["vision", "text", "audio", "depth", "thermal", "imu"].map { .splits(width: "\($0)_embed_dim", into: "\($0)_num_heads") })
 }

@@ -35,5 +35,6 @@ extension Recipes {
             "max_position_embeddings": .given("max_position_embeddings", otherwise: .integer(2048)),
             "bos_token_id": .given("bos_token_id", otherwise: .integer(1)),
             "eos_token_id": .given("eos_token_id", otherwise: .integer(2)),
-        ])
+        ],
+        checks: [.splitsEvenly(width: "hidden_size", into: "num_attention_heads")])
 }

@@ -121,6 +121,7 @@ public struct ConversionPlan: Sendable {
             }
         }
         if problems.isEmpty {
+            problems += recipe.checks.compactMap { Self.problem(with: $0, in: config) }
             for match in matches {
                 guard let expected = match.rule.shape else { continue }
                 let dims = expected.map { dimension -> Int? in
@@ -209,6 +210,27 @@ public struct ConversionPlan: Sendable {
     // MARK: - Helpers
 
     private struct ConfigProblem: Error { var reason: String }
+
+    /// What is wrong with `config` under `check`, naming the field to set; nil when it holds.
+    private static func problem(with check: ConfigCheck, in config: [String: JSONValue]) -> String? {
+        let (widthField, partsField, even): (String, String, Bool) =
+            switch check {
+            case .splits(let width, let parts): (width, parts, false)
+            case .splitsEvenly(let width, let parts): (width, parts, true)
+            }
+        guard let width = integer(config[widthField]), let parts = integer(config[partsField]) else {
+            return "\(partsField): \(widthField) and \(partsField) must be integers"
+        }
+        let fix = "; set \(partsField) in config.json"
+        guard parts > 0, width % parts == 0 else {
+            return "\(partsField): \(widthField)=\(width) does not split into \(partsField)=\(parts) equal parts" + fix
+        }
+        guard !even || (width / parts) % 2 == 0 else {
+            return "\(partsField): \(widthField)=\(width) / \(partsField)=\(parts) = \(width / parts) channels per head, "
+                + "which rotary embeddings need even" + fix
+        }
+        return nil
+    }
 
     /// An index range is scoped by the choice placeholders to its left in the key: ImageBind's
     /// `modality_trunks.{modality}.blocks.{block}` has 32 vision blocks but 6 IMU blocks, while LLaMA's

@@ -15,12 +15,14 @@ public struct Recipe: Sendable {
     public var files: [FileRule]
     /// Configuration fields, in order; later fields may refer to earlier ones by name.
     public var config: [(String, ConfigValue)]
+    /// Relations between configuration fields that the model relies on when it loads.
+    public var checks: [ConfigCheck]
     /// Spellings of the same key rewritten to one form before matching, e.g. PEFT's `lora_A.default.` → `lora_A.`.
     public var aliases: [(String, String)]
 
     public init(
         name: String, family: String, summary: String, signature: [String], aliases: KeyValuePairs<String, String> = [:],
-        tensors: [TensorRule], files: [FileRule] = [], config: KeyValuePairs<String, ConfigValue>
+        tensors: [TensorRule], files: [FileRule] = [], config: KeyValuePairs<String, ConfigValue>, checks: [ConfigCheck] = []
     ) {
         self.name = name
         self.family = family
@@ -30,6 +32,7 @@ public struct Recipe: Sendable {
         self.tensors = tensors
         self.files = files
         self.config = config.map { ($0.key, $0.value) }
+        self.checks = checks
     }
 
     /// A checkpoint key after the recipe's aliases.
@@ -126,6 +129,15 @@ public struct FileRule: Sendable {
     public static func configuration(_ fileName: String = "config.json") -> FileRule {
         FileRule(fileName: fileName, use: .configuration, required: false)
     }
+}
+
+/// A relation between configuration fields, checked at conversion time so that a file that converts also loads:
+/// values no tensor shape shows (head counts) otherwise fail only when the model is built.
+public enum ConfigCheck: Sendable {
+    /// Field `parts` divides field `width` exactly: channels split into attention heads.
+    case splits(width: String, into: String)
+    /// As `splits`, and each part is an even number of channels: rotary embeddings rotate channel pairs.
+    case splitsEvenly(width: String, into: String)
 }
 
 /// How a configuration field is found.

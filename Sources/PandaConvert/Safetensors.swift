@@ -51,7 +51,13 @@ public enum Safetensors {
             guard begin >= 0, begin <= end, end <= file.count - dataStart else {
                 throw ConvertError.badTensor(path: path, tensor: name, reason: "data_offsets [\(begin), \(end)] lie outside the data (\(file.count - dataStart) bytes)")
             }
-            guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) * dtype.size == end - begin else {
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw ConvertError.badTensor(path: path, tensor: name, reason: "shape \(shape) has a negative dimension")
+            }
+            guard let byteCount = checkedProduct(shape + [dtype.size]) else {
+                throw ConvertError.badTensor(path: path, tensor: name, reason: "shape \(shape) of \(dtypeName) holds more bytes than 2^63")
+            }
+            guard byteCount == end - begin else {
                 throw ConvertError.badTensor(path: path, tensor: name, reason: "shape \(shape) of \(dtypeName) does not fill data_offsets [\(begin), \(end)]")
             }
             guard (end - begin) % dtype.size == 0 else {
@@ -68,5 +74,16 @@ public enum Safetensors {
             throw fail("tensors '\(previous.2)' and '\(next.2)' overlap")
         }
         return Contents(tensors: tensors, metadata: metadata)
+    }
+
+    /// The product, or nil when it does not fit in an Int: a hostile header's shape must not trap the converter.
+    private static func checkedProduct(_ factors: [Int]) -> Int? {
+        var product = 1
+        for factor in factors {
+            let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+            if overflow { return nil }
+            product = next
+        }
+        return product
     }
 }

@@ -33,6 +33,8 @@ public enum TorchCheckpoint {
             value = try unpickler.run()
         } catch .forbiddenGlobal(let name) {
             throw ConvertError.forbiddenGlobal(path: path, global: name)
+        } catch .exceedsLimit(let reason) {
+            throw ConvertError.unreadableCheckpoint(path: path, reason: "refused: \(reason)")
         } catch .malformed(let reason) {
             throw ConvertError.unreadableCheckpoint(path: path, reason: "malformed pickle: \(reason)")
         } catch .unsupported(let what) {
@@ -40,18 +42,31 @@ public enum TorchCheckpoint {
         }
 
         var contents = Contents(tensors: [], nonTensorKeys: [])
-        try collect(value, prefix: "", archive: archive, root: root, into: &contents)
+        var visited = 0
+        try collect(value, prefix: "", archive: archive, root: root, into: &contents, visited: &visited)
         return contents
     }
 
-    /// Walks nested dicts, naming tensors by their dotted key path.
+    /// Values a walk may visit: a state_dict has thousands, while dicts shared under many keys can make a
+    /// 2 KB pickle describe a tree of 2^64 entries.
+    static let entryLimit = 1_000_000
+
+    /// Walks nested dicts, naming tensors by their dotted key path. The unpickler builds no cycles, so the walk ends.
     private static func collect(
-        _ value: PickleValue, prefix: String, archive: ZipArchive, root: String, into contents: inout Contents
+        _ value: PickleValue, prefix: String, archive: ZipArchive, root: String, into contents: inout Contents,
+        visited: inout Int
     ) throws {
+        visited += 1
+        guard visited <= entryLimit else {
+            throw ConvertError.unreadableCheckpoint(
+                path: archive.file.path, reason: "refused: the state_dict has more than \(entryLimit) entries (shared dicts repeated?)")
+        }
         switch value {
         case .dict(let dict):
             for key in dict.keys {
-                try collect(dict.values[key]!, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", archive: archive, root: root, into: &contents)
+                try collect(
+                    dict.values[key]!, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", archive: archive, root: root,
+                    into: &contents, visited: &visited)
             }
         case .tensor(let reference):
             let name = prefix.isEmpty ? "<root>" : prefix
@@ -60,11 +75,11 @@ public enum TorchCheckpoint {
                 throw ConvertError.badTensor(path: archive.file.path, tensor: name, reason: "its storage '\(entryName)' is missing from the archive")
             }
             let offset = try archive.dataOffset(of: entry)
-            let storageBytes = reference.storage.elementCount * reference.storage.dtype.size
-            guard entry.uncompressedSize >= storageBytes else {
+            let (storageBytes, overflow) = reference.storage.elementCount.multipliedReportingOverflow(by: reference.storage.dtype.size)
+            guard !overflow, entry.uncompressedSize >= storageBytes else {
                 throw ConvertError.badTensor(
                     path: archive.file.path, tensor: name,
-                    reason: "its storage holds \(entry.uncompressedSize) bytes, \(storageBytes) expected")
+                    reason: "its storage holds \(entry.uncompressedSize) bytes, \(reference.storage.elementCount) × \(reference.storage.dtype.size) expected")
             }
             contents.tensors.append(
                 try SourceTensor(

@@ -36,9 +36,18 @@ indirect enum PickleValue {
     }
 }
 
-final class PickleList { var items: [PickleValue] = [] }
+/// What lists and dicts share: how deep they nest, known as they are built so that no walk over a hostile
+/// structure is ever needed to find out (releasing a structure nested 100,000 deep overflows the stack).
+class PickleContainer {
+    var depth = 1
+    /// Set once the container is inside another: from then on it may not grow deeper, since the depth of
+    /// every container holding it would have to grow too.
+    var isContained = false
+}
 
-final class PickleDict {
+final class PickleList: PickleContainer { var items: [PickleValue] = [] }
+
+final class PickleDict: PickleContainer {
     var keys: [String] = []
     var values: [String: PickleValue] = [:]
 
@@ -50,6 +59,11 @@ final class PickleDict {
         default: throw .unsupported("a dict key of type \(key.kind)")
         }
         if values.updateValue(value, forKey: name) == nil { keys.append(name) }
+    }
+
+    /// Sets keys and values taken alternately from `items`.
+    func set(pairs items: [RestrictedUnpickler.Slot]) throws(PickleError) {
+        for i in stride(from: 0, to: items.count, by: 2) { try set(items[i].value, items[i + 1].value) }
     }
 }
 
@@ -68,6 +82,7 @@ struct TensorReference {
 
 enum PickleError: Error, Equatable {
     case forbiddenGlobal(String)
+    case exceedsLimit(String)
     case malformed(String)
     case unsupported(String)
 }
@@ -90,11 +105,17 @@ struct RestrictedUnpickler {
         "torch._utils._rebuild_parameter_with_state",
     ]).union(storageTypes.keys.map { "torch.\($0)" })
 
+    /// Deeper than any state_dict (a few levels) and shallow enough to release without exhausting a thread's stack.
+    static let nestingLimit = 1000
+
+    /// A value and, for a tuple, how deep it nests (a list's or dict's depth lives in the object, which may grow).
+    typealias Slot = (value: PickleValue, depth: Int)
+
     private let data: UnsafeRawBufferPointer
     private var position = 0
-    private var stack: [PickleValue] = []
+    private var stack: [Slot] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: Slot] = [:]
 
     init(_ data: UnsafeRawBufferPointer) { self.data = data }
 
@@ -106,77 +127,88 @@ struct RestrictedUnpickler {
             case 0x95: _ = try bytes(8)  // FRAME: frames are only a buffering hint
             case 0x2E:  // STOP
                 guard let result = stack.popLast() else { throw .malformed("STOP with an empty stack") }
-                return result
+                return result.value
             case 0x28: marks.append(stack.count)  // MARK
-            case 0x4E: stack.append(.none)  // NONE
-            case 0x88: stack.append(.bool(true))
-            case 0x89: stack.append(.bool(false))
-            case 0x4A: stack.append(.int(Int(Int32(littleEndian: try load(Int32.self)))))  // BININT
-            case 0x4B: stack.append(.int(Int(try byte())))  // BININT1
-            case 0x4D: stack.append(.int(Int(UInt16(littleEndian: try load(UInt16.self)))))  // BININT2
-            case 0x8A: stack.append(.int(try long(Int(try byte()))))  // LONG1
-            case 0x8B: stack.append(.int(try long(Int(try length32()))))  // LONG4
-            case 0x47: stack.append(.float(Double(bitPattern: UInt64(bigEndian: try load(UInt64.self)))))  // BINFLOAT
-            case 0x58: stack.append(.string(try text(Int(try length32()))))  // BINUNICODE
-            case 0x8C: stack.append(.string(try text(Int(try byte()))))  // SHORT_BINUNICODE
-            case 0x8D: stack.append(.string(try text(try length64())))  // BINUNICODE8
-            case 0x54: stack.append(.string(try text(Int(try length32()))))  // BINSTRING
-            case 0x55: stack.append(.string(try text(Int(try byte()))))  // SHORT_BINSTRING
-            case 0x42: stack.append(.bytes(Array(try bytes(Int(try length32())))))  // BINBYTES
-            case 0x43: stack.append(.bytes(Array(try bytes(Int(try byte())))))  // SHORT_BINBYTES
-            case 0x8E: stack.append(.bytes(Array(try bytes(try length64()))))  // BINBYTES8
-            case 0x7D: stack.append(.dict(PickleDict()))  // EMPTY_DICT
-            case 0x5D: stack.append(.list(PickleList()))  // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
-            case 0x74: stack.append(.tuple(try popToMark()))  // TUPLE
-            case 0x85: stack.append(.tuple(try pop(1)))  // TUPLE1
-            case 0x86: stack.append(.tuple(try pop(2)))  // TUPLE2
-            case 0x87: stack.append(.tuple(try pop(3)))  // TUPLE3
-            case 0x6C: let items = try popToMark(); let list = PickleList(); list.items = items; stack.append(.list(list))  // LIST
-            case 0x64: let items = try popToMark(); stack.append(.dict(try makeDict(items)))  // DICT
+            case 0x4E: push(.none)  // NONE
+            case 0x88: push(.bool(true))
+            case 0x89: push(.bool(false))
+            case 0x4A: push(.int(Int(Int32(littleEndian: try load(Int32.self)))))  // BININT
+            case 0x4B: push(.int(Int(try byte())))  // BININT1
+            case 0x4D: push(.int(Int(UInt16(littleEndian: try load(UInt16.self)))))  // BININT2
+            case 0x8A: push(.int(try long(Int(try byte()))))  // LONG1
+            case 0x8B: push(.int(try long(Int(try length32()))))  // LONG4
+            case 0x47: push(.float(Double(bitPattern: UInt64(bigEndian: try load(UInt64.self)))))  // BINFLOAT
+            case 0x58: push(.string(try text(Int(try length32()))))  // BINUNICODE
+            case 0x8C: push(.string(try text(Int(try byte()))))  // SHORT_BINUNICODE
+            case 0x8D: push(.string(try text(try length64())))  // BINUNICODE8
+            case 0x54: push(.string(try text(Int(try length32()))))  // BINSTRING
+            case 0x55: push(.string(try text(Int(try byte()))))  // SHORT_BINSTRING
+            case 0x42: push(.bytes(Array(try bytes(Int(try length32())))))  // BINBYTES
+            case 0x43: push(.bytes(Array(try bytes(Int(try byte())))))  // SHORT_BINBYTES
+            case 0x8E: push(.bytes(Array(try bytes(try length64()))))  // BINBYTES8
+            case 0x7D: push(.dict(PickleDict()))  // EMPTY_DICT
+            case 0x5D: push(.list(PickleList()))  // EMPTY_LIST
+            case 0x29: push(.tuple([]), depth: 1)  // EMPTY_TUPLE
+            case 0x74: try pushTuple(try popToMark())  // TUPLE
+            case 0x85: try pushTuple(try pop(1))  // TUPLE1
+            case 0x86: try pushTuple(try pop(2))  // TUPLE2
+            case 0x87: try pushTuple(try pop(3))  // TUPLE3
+            case 0x6C:  // LIST
+                let list = PickleList()
+                let items = try popToMark()
+                try adopt(items, into: list)
+                list.items = items.map(\.value)
+                push(.list(list))
+            case 0x64:  // DICT
+                let items = try popToMark()
+                guard items.count % 2 == 0 else { throw .malformed("DICT with an odd number of items") }
+                let dict = PickleDict()
+                try adopt(items, into: dict)
+                try dict.set(pairs: items)
+                push(.dict(dict))
             case 0x61:  // APPEND
-                let item = try pop(1)[0]
+                let item = try pop(1)
                 guard case .list(let list) = try top() else { throw .malformed("APPEND to a non-list") }
-                list.items.append(item)
+                try adopt(item, into: list)
+                list.items.append(item[0].value)
             case 0x65:  // APPENDS
                 let items = try popToMark()
                 guard case .list(let list) = try top() else { throw .malformed("APPENDS to a non-list") }
-                list.items.append(contentsOf: items)
+                try adopt(items, into: list)
+                list.items.append(contentsOf: items.map(\.value))
             case 0x73:  // SETITEM
                 let pair = try pop(2)
                 guard case .dict(let dict) = try top() else { throw .malformed("SETITEM on a non-dict") }
-                try dict.set(pair[0], pair[1])
+                try adopt(pair, into: dict)
+                try dict.set(pairs: pair)
             case 0x75:  // SETITEMS
                 let items = try popToMark()
                 guard items.count % 2 == 0, case .dict(let dict) = try top() else { throw .malformed("SETITEMS on a non-dict") }
-                for i in stride(from: 0, to: items.count, by: 2) { try dict.set(items[i], items[i + 1]) }
-            case 0x71: memo[Int(try byte())] = try top()  // BINPUT
-            case 0x72: memo[Int(try length32())] = try top()  // LONG_BINPUT
-            case 0x94: memo[memo.count] = try top()  // MEMOIZE
+                try adopt(items, into: dict)
+                try dict.set(pairs: items)
+            case 0x71: memo[Int(try byte())] = try topSlot()  // BINPUT
+            case 0x72: memo[Int(try length32())] = try topSlot()  // LONG_BINPUT
+            case 0x94: memo[memo.count] = try topSlot()  // MEMOIZE
             case 0x68: stack.append(try recall(Int(try byte())))  // BINGET
             case 0x6A: stack.append(try recall(Int(try length32())))  // LONG_BINGET
             case 0x30: _ = try pop(1)  // POP
             case 0x31: _ = try popToMark()  // POP_MARK
-            case 0x32: stack.append(try top())  // DUP
+            case 0x32: stack.append(try topSlot())  // DUP
             case 0x63:  // GLOBAL "module\nname\n"
                 let module = try line()
                 let name = try line()
-                stack.append(try global(module, name))
+                push(try global(module, name))
             case 0x93:  // STACK_GLOBAL
                 let pair = try pop(2)
-                guard case .string(let module) = pair[0], case .string(let name) = pair[1] else {
+                guard case .string(let module) = pair[0].value, case .string(let name) = pair[1].value else {
                     throw .malformed("STACK_GLOBAL needs two strings")
                 }
-                stack.append(try global(module, name))
-            case 0x51: stack.append(try persistentLoad(try pop(1)[0]))  // BINPERSID
-            case 0x52:  // REDUCE
+                push(try global(module, name))
+            case 0x51: push(try persistentLoad(try pop(1)[0].value))  // BINPERSID
+            case 0x52, 0x81:  // REDUCE, NEWOBJ
                 let pair = try pop(2)
-                guard case .tuple(let arguments) = pair[1] else { throw .malformed("REDUCE arguments are not a tuple") }
-                stack.append(try call(pair[0], arguments))
-            case 0x81:  // NEWOBJ
-                let pair = try pop(2)
-                guard case .tuple(let arguments) = pair[1] else { throw .malformed("NEWOBJ arguments are not a tuple") }
-                stack.append(try call(pair[0], arguments))
+                guard case .tuple(let arguments) = pair[1].value else { throw .malformed("calling with arguments that are not a tuple") }
+                push(try call(pair[0].value, arguments))
             case 0x62:  // BUILD: only the attributes torch attaches to an OrderedDict (`_metadata`), which are dropped
                 _ = try pop(1)
                 let target = try top()
@@ -297,32 +329,80 @@ struct RestrictedUnpickler {
 
     // MARK: - The stack
 
-    private func top() throws(PickleError) -> PickleValue {
+    private func top() throws(PickleError) -> PickleValue { try topSlot().value }
+
+    private func topSlot() throws(PickleError) -> Slot {
         guard let last = stack.last else { throw .malformed("an opcode needs a value but the stack is empty") }
         return last
     }
 
-    private mutating func pop(_ count: Int) throws(PickleError) -> [PickleValue] {
+    private mutating func push(_ value: PickleValue, depth: Int = 0) { stack.append((value, depth)) }
+
+    private mutating func pushTuple(_ items: [Slot]) throws(PickleError) {
+        let depth = 1 + (items.map(Self.depth).max() ?? 0)
+        try checkNesting(depth)
+        markContained(items)
+        push(.tuple(items.map(\.value)), depth: depth)
+    }
+
+    /// Records `children` going into `container`, refusing what would nest too deep, a container put inside itself,
+    /// or one deepened when already inside another (torch fills every container before placing it, so only a
+    /// hostile pickle does those). Together these make cycles impossible: a cycle would leak, and be walked forever.
+    private mutating func adopt(_ children: [Slot], into container: PickleContainer) throws(PickleError) {
+        for child in children {
+            switch child.value {
+            case .list(let list as PickleContainer), .dict(let list as PickleContainer):
+                if list === container { throw .exceedsLimit("a list or dict put inside itself, at byte offset \(position - 1)") }
+            default: break
+            }
+        }
+        let depth = max(container.depth, 1 + (children.map(Self.depth).max() ?? 0))
+        try checkNesting(depth)
+        if depth > container.depth, container.isContained {
+            throw .exceedsLimit("a list or dict made deeper after it was put inside another, at byte offset \(position - 1)")
+        }
+        container.depth = depth
+        markContained(children)
+    }
+
+    private func checkNesting(_ depth: Int) throws(PickleError) {
+        guard depth <= Self.nestingLimit else {
+            throw .exceedsLimit("pickle nesting deeper than \(Self.nestingLimit) levels at byte offset \(position - 1)")
+        }
+    }
+
+    private func markContained(_ items: [Slot]) {
+        for item in items {
+            switch item.value {
+            case .list(let list): list.isContained = true
+            case .dict(let dict): dict.isContained = true
+            default: break
+            }
+        }
+    }
+
+    private static func depth(_ slot: Slot) -> Int {
+        switch slot.value {
+        case .list(let list): list.depth
+        case .dict(let dict): dict.depth
+        default: slot.depth
+        }
+    }
+
+    private mutating func pop(_ count: Int) throws(PickleError) -> [Slot] {
         guard stack.count - count >= (marks.last ?? 0) else { throw .malformed("an opcode needs \(count) values the stack does not have") }
         defer { stack.removeLast(count) }
         return Array(stack.suffix(count))
     }
 
-    private mutating func popToMark() throws(PickleError) -> [PickleValue] {
+    private mutating func popToMark() throws(PickleError) -> [Slot] {
         guard let mark = marks.popLast() else { throw .malformed("an opcode needs a MARK that is not there") }
         defer { stack.removeLast(stack.count - mark) }
         return Array(stack[mark...])
     }
 
-    private func recall(_ index: Int) throws(PickleError) -> PickleValue {
+    private func recall(_ index: Int) throws(PickleError) -> Slot {
         guard let value = memo[index] else { throw .malformed("memo entry \(index) is read before it is written") }
         return value
-    }
-
-    private func makeDict(_ items: [PickleValue]) throws(PickleError) -> PickleDict {
-        guard items.count % 2 == 0 else { throw .malformed("DICT with an odd number of items") }
-        let dict = PickleDict()
-        for i in stride(from: 0, to: items.count, by: 2) { try dict.set(items[i], items[i + 1]) }
-        return dict
     }
 }

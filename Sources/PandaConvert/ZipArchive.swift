@@ -48,7 +48,7 @@ struct ZipArchive {
         var directoryOffset = u32(eocd + 16)
         if eocd >= 20, u32(eocd - 20) == 0x0706_4B50 {
             let record = u64(eocd - 20 + 8)
-            guard record >= 0, record + 56 <= bytes.count, u32(record) == 0x0606_4B50 else {
+            guard record >= 0, record <= bytes.count - 56, u32(record) == 0x0606_4B50 else {
                 throw fail("corrupt zip64 end-of-central-directory record")
             }
             entryCount = u64(record + 32)
@@ -105,7 +105,7 @@ struct ZipArchive {
         func fail(_ reason: String) -> ConvertError { .unreadableCheckpoint(path: file.path, reason: "zip entry '\(entry.name)': \(reason)") }
         guard entry.compressionMethod == 0 else { throw fail("is compressed (method \(entry.compressionMethod)); torch.save never compresses entries") }
         let header = entry.localHeaderOffset
-        guard header >= 0, header + 30 <= bytes.count,
+        guard header >= 0, header <= bytes.count - 30,
             UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: header, as: UInt32.self)) == 0x0403_4B50
         else { throw fail("its local header is missing or damaged") }
         let nameLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: header + 26, as: UInt16.self)))

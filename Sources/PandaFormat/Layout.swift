@@ -164,7 +164,8 @@ enum TensorTable {
             guard chunkBytes > 0, Int(chunkBytes) % dtype.blockBytes == 0 else {
                 throw fail(name, "chunk size \(chunkBytes) is not a positive multiple of the \(dtype) block size \(dtype.blockBytes)")
             }
-            let expectedChunks = (expectedBytes + Int(chunkBytes) - 1) / Int(chunkBytes)
+            // Not (bytes + chunk - 1) / chunk: a hostile byte count near 2^63 would overflow.
+            let expectedChunks = expectedBytes / Int(chunkBytes) + (expectedBytes % Int(chunkBytes) == 0 ? 0 : 1)
             guard Int(chunkCount) == expectedChunks else {
                 throw fail(name, "\(chunkCount) chunks recorded, \(expectedChunks) expected for \(expectedBytes) bytes")
             }
@@ -177,6 +178,10 @@ enum TensorTable {
             var info = TensorInfo(
                 name: name, dtype: dtype, shape: shape, storage: storage, shuffled: shuffleFlag == 1,
                 byteCount: expectedBytes, chunkBytes: Int(chunkBytes), chunks: [])
+            // Before reserving room: a count the table cannot hold would otherwise reserve up to 128 GiB.
+            guard Int(chunkCount) <= reader.remaining / 16 else {
+                throw fail(name, "\(chunkCount) chunks recorded but the table holds only \(reader.remaining) more bytes")
+            }
             info.chunks.reserveCapacity(Int(chunkCount))
             var offset = Int(dataOffset)
             for chunkIndex in 0..<Int(chunkCount) {

@@ -128,6 +128,30 @@ struct ConversionTests {
         #expect(file.metadata.config["rms_norm_eps"] == .double(1e-5))
     }
 
+    @Test("a LLaMA whose heads do not divide its width, or are an odd number of channels wide, is refused naming num_attention_heads", arguments: [
+        (3, "num_attention_heads: hidden_size=64 does not split into num_attention_heads=3 equal parts; set num_attention_heads in config.json"),
+        (64, "num_attention_heads: hidden_size=64 / num_attention_heads=64 = 1 channels per head, which rotary embeddings need even; set num_attention_heads in config.json"),
+    ])
+    func llamaHeadsChecked(heads: Int, expected: String) throws {
+        let directory = TemporaryDirectory()
+        let input = try llamaDirectory(directory)
+        try Data(#"{"num_attention_heads": \#(heads)}"#.utf8).write(to: URL(fileURLWithPath: directory.file("config.json")))
+        let error = try #require(throws: ConvertError.self) { try convert([input], to: directory.file("x.panda")) }
+        #expect(error.localizedDescription.contains(expected), "\(error.localizedDescription)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("x.panda")))
+    }
+
+    @Test("an ImageBind whose text width (8) does not split into imagebind_huge()'s 16 heads is refused at conversion, naming text_num_heads")
+    func imagebindHeadsChecked() throws {
+        let directory = TemporaryDirectory()
+        let inputs = ["imagebind/imagebind_tiny.pth", "imagebind/bpe_simple_vocab_16e6.txt.gz"].map { fixture("reference/" + $0) }
+        let error = try #require(throws: ConvertError.self) { try convert(inputs, recipe: "imagebind-huge", to: directory.file("x.panda")) }
+        #expect(error.localizedDescription.contains(
+            "text_num_heads: text_embed_dim=8 does not split into text_num_heads=16 equal parts; set text_num_heads in config.json"),
+            "\(error.localizedDescription)")
+        #expect(!error.localizedDescription.contains("vision_num_heads"))
+    }
+
     @Test("a tensor whose shape disagrees with the others is named with the expected shape")
     func inconsistentShape() throws {
         let directory = TemporaryDirectory()

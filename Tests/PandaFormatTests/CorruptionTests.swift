@@ -52,6 +52,13 @@ struct CorruptionTests {
         return out.bytes
     }
 
+    /// An entry whose chunk count says `count` although no chunk follows: the count is the entry's last field.
+    private func withChunkCount(_ count: UInt32, _ entry: [UInt8]) -> [UInt8] {
+        var out = ByteWriter()
+        out.append(count)
+        return entry.dropLast(4) + out.bytes
+    }
+
     private func table(_ entries: [UInt8]...) -> [UInt8] {
         var out = ByteWriter()
         out.append(UInt32(entries.count))
@@ -162,6 +169,8 @@ struct CorruptionTests {
             ("duplicate names", table(
                 entry(name: "a", shape: [64], offset: 64, byteCount: 64, chunkBytes: 64, chunks: [(64, 0, good)]),
                 entry(name: "a", shape: [64], offset: 128, byteCount: 64, chunkBytes: 64, chunks: [(64, 0, good)]))),
+            ("byte count of 2^63 - 1 whose chunk count overflows", table(entry(shape: [UInt64(Int.max)], offset: 64, byteCount: UInt64(Int.max), chunkBytes: 2, chunks: []))),
+            ("4 billion chunks in a table of a few bytes", table(withChunkCount(UInt32.max, entry(shape: [UInt64(UInt32.max)], offset: 64, byteCount: UInt64(UInt32.max), chunkBytes: 1, chunks: [])))),
             ("a count of a billion tensors", { var t = table(); t[0] = 0; t[3] = 0x40; return t }()),
             ("trailing bytes after the table", table(entry(shape: [64], offset: 64, byteCount: 64, chunkBytes: 64, chunks: [(64, 0, good)])) + [0]),
             ("name that is not UTF-8", { var e = entry(name: "ab", shape: [64], offset: 64, byteCount: 64, chunkBytes: 64, chunks: [(64, 0, good)]); e[2] = 0xFF; return table(e) }()),
