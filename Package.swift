@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Each C library is reached through one `C<Name>` system-library target and wrapped by exactly one Swift module:
-// COpenBLAS → PandaKernels, CZstd → PandaFormat, CJPEG/CSndfile/CFFmpeg → PandaMedia.
+// COpenBLAS and CDNNL → PandaKernels, CZstd → PandaFormat, CJPEG/CSndfile/CFFmpeg → PandaMedia.
 let package = Package(
     name: "Panda",
     platforms: [.macOS(.v14)],
@@ -27,6 +27,8 @@ let package = Package(
     targets: [
         // System libraries (Debian packages installed by .ci/run).
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // Debian's libdnnl-dev (oneDNN 2.6.3) ships no pkg-config file, so the module map links "dnnl" by name.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
@@ -40,7 +42,7 @@ let package = Package(
         // Hand-written SIMD kernels with run-time CPU dispatch; optimized even in debug builds so tests stay fast.
         // Links glibc's vector math library (libmvec) for erf and exp.
         .target(name: "CPandaKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
-        .target(name: "PandaKernels", dependencies: ["COpenBLAS", "CPandaKernels", "PandaFormat"]),
+        .target(name: "PandaKernels", dependencies: ["COpenBLAS", "CDNNL", "CPandaKernels", "PandaFormat"]),
         .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
         .target(
             name: "PandaModels",
