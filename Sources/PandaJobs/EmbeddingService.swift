@@ -32,6 +32,7 @@ final class EmbeddingService {
         switch source {
         case .file(let path):
             guard FileManager.default.fileExists(atPath: path) else { throw MediaError.fileNotFound(path: path) }
+            try MediaFile.check(path)  // a FIFO would block the hashing's open forever
             return try Fingerprint.ofFile(path)
         case .literal(let text):
             return Fingerprint.of(["literal", text])

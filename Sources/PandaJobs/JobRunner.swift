@@ -358,7 +358,7 @@ public final class JobRunner {
                 return ""
             default:  // sidecar: the text file beside the item's first file
                 guard let path = state.item.primaryFile else { return "" }
-                let sidecar = (path as NSString).deletingPathExtension + ".txt"
+                let sidecar = sidecarBase(path) + ".txt"
                 return (try? String(contentsOfFile: sidecar, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             }
         case .cell(let name, let property):
@@ -497,7 +497,7 @@ public final class JobRunner {
         for state in states {
             guard case .generation(let generation) = state.results[sidecar.cell], let media = state.item.primaryFile else { continue }
             let text = generation.text
-            let path = (media as NSString).deletingPathExtension + "." + sidecar.extension
+            let path = sidecarBase(media) + "." + sidecar.extension
             let existing = try? String(contentsOfFile: path, encoding: .utf8)
             let content: String?
             switch sidecar.policy {
@@ -521,5 +521,18 @@ public final class JobRunner {
     private func wroteBefore(_ path: String, cell: String, item: String) -> Bool {
         guard case .sidecar(let outcome) = earlierRecords[item]?.cells[cell] else { return false }
         return outcome.sidecar == plan.recordedPath(path) && outcome.written
+    }
+
+    /// Items' first files that share a folder and a stem (`a.jpg` and `a.png`, separate items).
+    private lazy var stemsOfSeveralFiles: Set<String> = {
+        let bases = plan.items.compactMap(\.primaryFile).map { ($0 as NSString).deletingPathExtension }
+        return Set(Dictionary(grouping: bases) { $0 }.filter { $0.value.count > 1 }.keys)
+    }()
+
+    /// A sidecar's path without its extension: `photo.txt` beside `photo.jpg`, but `a.jpg.txt` and `a.png.txt` when
+    /// two items' files share the stem, so that neither writes or reads the other's.
+    private func sidecarBase(_ media: String) -> String {
+        let stem = (media as NSString).deletingPathExtension
+        return stemsOfSeveralFiles.contains(stem) ? media : stem
     }
 }

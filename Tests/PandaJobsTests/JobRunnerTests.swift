@@ -295,6 +295,26 @@ struct JobRunnerTests {
         #expect(summary.emptyTemplateFields == ["portrait: {{item.sidecar}}"], "\(summary.emptyTemplateFields)")
     }
 
+    @Test("two items whose files share a stem get sidecars of their own (x.jpg.txt, x.jpeg.txt); a lone file keeps photo.txt")
+    func sameStemSidecars() throws {
+        try FileManager.default.createDirectory(atPath: directory.file("shots"), withIntermediateDirectories: true)
+        for name in ["x.jpg", "x.jpeg", "lone.jpg"] { try FileManager.default.copyItem(atPath: directory.file("images/panda.jpg"), toPath: directory.file("shots/" + name)) }
+        let job = """
+            models: {imagebind: \(Self.imagebind), decoder: \(Self.decoder), adapter: \(Self.adapter)}
+            inputs:
+              shots: {image: shots}
+            output: out
+            cells:
+              picture: {encode: image}
+              caption: {generate: {embedding: picture, prompt: "What is it?", max_tokens: 4}}
+              save: {write: {sidecar: {cell: caption, policy: overwrite}}}
+            """
+        let summary = try run(job)
+        #expect(summary.succeeded == 3)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.file("shots")).filter { $0.hasSuffix(".txt") }.sorted()
+        #expect(names == ["lone.txt", "x.jpeg.txt", "x.jpg.txt"])
+    }
+
     @Test("failed items stay failed on a rerun until --retry-failed, which runs only them")
     func retryFailed() throws {
         _ = try run(job())
