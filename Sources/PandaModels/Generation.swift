@@ -44,6 +44,76 @@ public struct Generation: Sendable, Equatable {
     public var promptPositionsPerSecond: Double { promptSeconds > 0 ? Double(promptPositions) / promptSeconds : 0 }
 }
 
+/// One sequence's generation state between tokens: its sampler, tokens and text, and the stopping rules. The
+/// single and batched generators share it, so that a sequence ends the same way in either.
+struct Decoding {
+    let options: GenerationOptions
+    let tokenizer: SentencePieceTokenizer
+    var sampler: Sampler
+    var history: [Int]
+    var tokens: [Int] = []
+    var stream: TextStream
+    var stopReason = Generation.StopReason.maxTokens
+    var text: String?
+
+    init(prompt: [DecoderInput], options: GenerationOptions, tokenizer: SentencePieceTokenizer) {
+        self.options = options
+        self.tokenizer = tokenizer
+        sampler = Sampler(options.sampling)
+        history = prompt.flatMap { input -> [Int] in
+            if case .tokens(let ids) = input { return ids }
+            return []
+        }
+        tokens.reserveCapacity(options.maxNewTokens)
+        stream = TextStream(
+            tokenizer: tokenizer, stopStrings: options.stopStrings, holdingBackTokens: max(0, (options.stopToken?.dropping ?? 1) - 1),
+            capacity: options.maxNewTokens)
+    }
+
+    mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>) -> Int { sampler.next(logits, history: history) }
+
+    /// Takes a sampled token; returns true when the generation ends with it (EOS, stop token or string, or the
+    /// token limit). Text that became final goes to `onText`.
+    mutating func accept(_ token: Int, onText: (String) -> Void) -> Bool {
+        if options.stopAtEOS && token == tokenizer.eosID {
+            stopReason = .endOfSequence
+            return true
+        }
+        tokens.append(token)
+        history.append(token)
+        if let stop = options.stopToken, token == stop.id {
+            tokens.removeLast(min(stop.dropping, tokens.count))
+            text = tokenizer.decode(tokens)
+            stopReason = .stopToken(stop.id)
+            return true
+        }
+        if let stop = stream.append(token) {
+            text = stop.textBefore
+            stopReason = .stopString(stop.string)
+            return true
+        }
+        if let piece = stream.takeFinal() { onText(piece) }
+        return tokens.count >= options.maxNewTokens
+    }
+
+    /// The generation, streaming what `onText` has not had yet.
+    func finish(promptPositions: Int, promptSeconds: Double, started: Date, onText: (String) -> Void) -> Generation {
+        let finalText = text ?? stream.text
+        if let rest = stream.rest(of: finalText) { onText(rest) }
+        return Generation(
+            text: finalText, tokens: tokens, stopReason: stopReason, promptPositions: promptPositions,
+            promptSeconds: promptSeconds, generationSeconds: Date().timeIntervalSince(started))
+    }
+}
+
+/// A NaN in the weights turns every logit into NaN, and sampling would then pick token 0 forever.
+private func checkFinite(_ logits: UnsafeMutableBufferPointer<Float>, model: Llama, token: Int) throws {
+    guard logits.allSatisfy(\.isFinite) else {
+        throw ModelError.nonFinite(path: model.adapter.map { "\(model.weights.path) with \($0.path)" } ?? model.weights.path,
+                                   output: "logits for generated token \(token)")
+    }
+}
+
 /// Runs a prompt through a decoder and generates text, streaming it as it becomes final.
 public struct Generator {
     public let context: LlamaContext
@@ -54,9 +124,9 @@ public struct Generator {
         self.tokenizer = tokenizer
     }
 
-    /// Appends `prompt` to the context and generates. `onText` receives pieces of text as soon as nothing can
-    /// take them back: no stop string can still begin in them, no stop token can still drop them, and they end on
-    /// a whole UTF-8 sequence. The pieces joined are exactly the returned text. `shouldStop` is asked before each
+    /// Appends `prompt` to the context (slot 0) and generates. `onText` receives pieces of text as soon as nothing
+    /// can take them back: no stop string can still begin in them, no stop token can still drop them, and they end
+    /// on a whole UTF-8 sequence. The pieces joined are exactly the returned text. `shouldStop` is asked before each
     /// new token; when it says yes, the generation ends there with what it has (`.interrupted`).
     public func generate(
         _ prompt: [DecoderInput], options: GenerationOptions, onText: (String) -> Void = { _ in }, shouldStop: () -> Bool = { false }
@@ -64,68 +134,123 @@ public struct Generator {
         let promptStart = Date()
         let positionsBefore = context.length
         try context.evaluate(prompt)
-        try checkFinite(context.logits, token: 0)
+        try checkFinite(context.logits, model: context.model, token: 0)
         let promptPositions = context.length - positionsBefore
         let promptSeconds = Date().timeIntervalSince(promptStart)
-        var history: [Int] = prompt.flatMap { input -> [Int] in
-            if case .tokens(let ids) = input { return ids }
-            return []
-        }
-        var sampler = Sampler(options.sampling)
-        var tokens: [Int] = []
-        tokens.reserveCapacity(options.maxNewTokens)
-        var stream = TextStream(
-            tokenizer: tokenizer, stopStrings: options.stopStrings, holdingBackTokens: max(0, (options.stopToken?.dropping ?? 1) - 1),
-            capacity: options.maxNewTokens)
-        var stopReason = Generation.StopReason.maxTokens
-        var text: String?
+        var decoding = Decoding(prompt: prompt, options: options, tokenizer: tokenizer)
         let started = Date()
-        var current = sampler.next(context.logits, history: history)
-        while true {
-            if options.stopAtEOS && current == tokenizer.eosID {
-                stopReason = .endOfSequence
-                break
-            }
-            tokens.append(current)
-            history.append(current)
-            if let stop = options.stopToken, current == stop.id {
-                tokens.removeLast(min(stop.dropping, tokens.count))
-                text = tokenizer.decode(tokens)
-                stopReason = .stopToken(stop.id)
-                break
-            }
-            if let stop = stream.append(current) {
-                text = stop.textBefore
-                stopReason = .stopString(stop.string)
-                break
-            }
-            if let piece = stream.takeFinal() { onText(piece) }
-            if tokens.count >= options.maxNewTokens { break }
+        var current = decoding.sample(context.logits)
+        while !decoding.accept(current, onText: onText) {
             if context.length >= context.capacity {
-                stopReason = .contextFull
+                decoding.stopReason = .contextFull
                 break
             }
             if shouldStop() {
-                stopReason = .interrupted
+                decoding.stopReason = .interrupted
                 break
             }
             let next = try context.next(current)
-            try checkFinite(next, token: tokens.count)
-            current = sampler.next(next, history: history)
+            try checkFinite(next, model: context.model, token: decoding.tokens.count)
+            current = decoding.sample(next)
         }
-        let finalText = text ?? stream.text
-        if let rest = stream.rest(of: finalText) { onText(rest) }
-        return Generation(
-            text: finalText, tokens: tokens, stopReason: stopReason, promptPositions: promptPositions,
-            promptSeconds: promptSeconds, generationSeconds: Date().timeIntervalSince(started))
+        return decoding.finish(promptPositions: promptPositions, promptSeconds: promptSeconds, started: started, onText: onText)
+    }
+}
+
+/// Generates for many prompts at once, `context.slots` of them at a time: each step advances every live sequence
+/// by one token in one pass over the weights; a sequence that ends frees its slot, which the next waiting request
+/// takes (continuous batching). Each sequence's tokens are those it would get alone (see BatchGenerationTests).
+public struct BatchGenerator {
+    public struct Request: Sendable {
+        public var prompt: [DecoderInput]
+        public var options: GenerationOptions
+        public init(prompt: [DecoderInput], options: GenerationOptions) { (self.prompt, self.options) = (prompt, options) }
     }
 
-    /// A NaN in the weights turns every logit into NaN, and sampling would then pick token 0 forever.
-    private func checkFinite(_ logits: UnsafeMutableBufferPointer<Float>, token: Int) throws {
-        guard logits.allSatisfy(\.isFinite) else {
-            throw ModelError.nonFinite(path: context.model.adapter.map { "\(context.model.weights.path) with \($0.path)" } ?? context.model.weights.path,
-                                       output: "logits for generated token \(token)")
+    public let context: LlamaContext
+    public let tokenizer: SentencePieceTokenizer
+
+    public init(context: LlamaContext, tokenizer: SentencePieceTokenizer) {
+        self.context = context
+        self.tokenizer = tokenizer
+    }
+
+    /// Generates for every request, returning the generations in the requests' order. `onFinish` gets each one
+    /// (with its request's index) as soon as it ends. `shouldStop` is asked before each step; when it says yes,
+    /// every live sequence ends there (`.interrupted`) and waiting requests are not started.
+    /// A sequence's `generationSeconds` is wall time from its first sampled token to its last, shared with the
+    /// sequences stepped alongside it.
+    public func generate(
+        _ requests: [Request], onFinish: (Int, Generation) -> Void = { _, _ in }, shouldStop: () -> Bool = { false }
+    ) throws -> [Generation] {
+        struct Live { var request: Int, decoding: Decoding, current: Int, promptPositions: Int, promptSeconds: Double, started: Date }
+        var results = [Generation?](repeating: nil, count: requests.count)
+        var live = [Live?](repeating: nil, count: context.slots)
+        var waiting = requests.indices.makeIterator()
+        var stepTokens: [(slot: Int, token: Int)] = []
+        stepTokens.reserveCapacity(context.slots)
+        let ignore: (String) -> Void = { _ in }
+
+        func finish(_ slot: Int) {
+            guard let sequence = live[slot] else { return }
+            let generation = sequence.decoding.finish(
+                promptPositions: sequence.promptPositions, promptSeconds: sequence.promptSeconds, started: sequence.started, onText: ignore)
+            results[sequence.request] = generation
+            onFinish(sequence.request, generation)
+            live[slot] = nil
         }
+        /// Fills a free slot from the queue: evaluates the prompt there and takes its first token, until a request
+        /// needs more than that (a request can end on its first token and leave the slot free again).
+        func refill(_ slot: Int) throws {
+            while live[slot] == nil, let index = waiting.next() {
+                let request = requests[index]
+                let promptStart = Date()
+                context.reset(slot: slot)
+                try context.evaluate(request.prompt, slot: slot)
+                try checkFinite(context.logits, model: context.model, token: 0)
+                var decoding = Decoding(prompt: request.prompt, options: request.options, tokenizer: tokenizer)
+                let promptSeconds = Date().timeIntervalSince(promptStart)
+                let current = decoding.sample(context.logits)
+                live[slot] = Live(request: index, decoding: decoding, current: current, promptPositions: context.lengths[slot],
+                                  promptSeconds: promptSeconds, started: Date())
+                try advance(slot)
+            }
+        }
+        /// Accepts the slot's current token and ends the sequence if it is over.
+        func advance(_ slot: Int) throws {
+            guard var sequence = live[slot] else { return }
+            var ended = sequence.decoding.accept(sequence.current, onText: ignore)
+            if !ended && context.lengths[slot] >= context.capacity {
+                sequence.decoding.stopReason = .contextFull
+                ended = true
+            }
+            live[slot] = sequence
+            if ended { finish(slot) }
+        }
+
+        for slot in 0..<context.slots { try refill(slot) }
+        while live.contains(where: { $0 != nil }) {
+            if shouldStop() {
+                for slot in 0..<context.slots {
+                    live[slot]?.decoding.stopReason = .interrupted
+                    finish(slot)
+                }
+                break
+            }
+            stepTokens.removeAll(keepingCapacity: true)
+            for slot in 0..<context.slots { if let sequence = live[slot] { stepTokens.append((slot, sequence.current)) } }
+            let logits = try context.step(stepTokens)
+            let vocab = context.model.config.vocabSize
+            for (row, (slot, _)) in stepTokens.enumerated() {
+                let rowLogits = UnsafeMutableBufferPointer(rebasing: logits[(row * vocab)..<((row + 1) * vocab)])
+                try checkFinite(rowLogits, model: context.model, token: live[slot]!.decoding.tokens.count)
+                live[slot]!.current = live[slot]!.decoding.sample(rowLogits)
+                try advance(slot)
+            }
+            for slot in 0..<context.slots where live[slot] == nil { try refill(slot) }
+        }
+        // Requests never started (after an interruption) end empty.
+        return results.map { $0 ?? Generation(text: "", tokens: [], stopReason: .interrupted, promptPositions: 0, promptSeconds: 0, generationSeconds: 0) }
     }
 }
 

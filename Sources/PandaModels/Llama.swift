@@ -136,21 +136,27 @@ struct LoRAFactors {
 }
 
 /// A decoding session over a `Llama`: the KV cache and every scratch buffer, allocated once, so that evaluating
-/// a token allocates nothing. Positions run from 0; `length` of them are filled.
+/// a token allocates nothing. It holds `slots` independent sequences (slot 0 is the one `evaluate`/`next` use by
+/// default), each with its own cache rows and positions from 0; `step` advances several slots by one token each
+/// in one pass over the weights.
 public final class LlamaContext: @unchecked Sendable {
     // @unchecked: a context is used by one thread at a time.
     public let model: Llama
     /// The most positions this context can hold.
     public let capacity: Int
-    /// Positions filled so far (the next input goes to position `length`).
-    public private(set) var length = 0
+    /// How many sequences the context holds; each has `capacity` positions of KV cache.
+    public let slots: Int
+    /// Positions filled so far per slot (the next input of slot s goes to position `lengths[s]`).
+    public private(set) var lengths: [Int]
+    /// Slot 0's filled positions.
+    public var length: Int { lengths[0] }
     /// Rows evaluated per pass when a prompt is longer (prompt tokens go through matrix-matrix products). Each
     /// pass reads every weight once, so small passes re-read (and for bf16/f16 re-widen) them per pass; 512, as
     /// llama.cpp's default micro-batch, keeps a 7B model's scratch near 110 MB.
     public let batchLimit: Int
     let pool: ThreadPool
 
-    private let keys, values: UnsafeMutablePointer<Float>  // [layers][capacity][hidden]
+    private let keys, values: UnsafeMutablePointer<Float>  // [layers][slots][capacity][hidden]
     private let cosines, sines: UnsafeMutablePointer<Float>  // [capacity][headDim / 2]
     private let x, normed, q, k, v, attention, projected: UnsafeMutablePointer<Float>  // [batch][hidden]
     private let gate, up: UnsafeMutablePointer<Float>  // [batch][intermediate]
@@ -159,22 +165,31 @@ public final class LlamaContext: @unchecked Sendable {
     private let workspace: MatrixWorkspace  // widened weight rows for matrix-matrix products
     private let activations: QuantizedActivations  // hidden-wide input rows to block-quantized products
     private let wideActivations: QuantizedActivations  // intermediate-wide input rows
-    public let logits: UnsafeMutableBufferPointer<Float>  // [vocab], the last evaluated position's
+    private let allLogits: UnsafeMutablePointer<Float>  // [slots][vocab]: row i is the i-th sequence of the last pass
+    /// The last evaluated position's logits (after `step`, the first stepped sequence's).
+    public let logits: UnsafeMutableBufferPointer<Float>
+    /// The runs of rows in the pass being evaluated: rows start..<start+count of `x` are positions
+    /// first..<first+count of `slot`. Kept with their capacity so that a pass allocates nothing.
+    private var segments: [(slot: Int, first: Int, start: Int, count: Int)] = []
 
-    public init(model: Llama, capacity: Int? = nil, batchLimit: Int = 512, threads: Int = ThreadPool.coreCount) {
+    public init(model: Llama, capacity: Int? = nil, slots: Int = 1, batchLimit: Int = 512, threads: Int = ThreadPool.coreCount) {
         let config = model.config
         let (h, inter, layers) = (config.hiddenSize, config.intermediateSize, config.numHiddenLayers)
         self.model = model
         self.capacity = max(1, capacity ?? config.maxPositionEmbeddings)
-        self.batchLimit = max(1, min(batchLimit, self.capacity))
+        self.slots = max(1, slots)
+        lengths = Array(repeating: 0, count: self.slots)
+        segments.reserveCapacity(self.slots)
+        // A step has one row per slot, so the scratch holds at least that many rows.
+        self.batchLimit = max(self.slots, min(batchLimit, self.capacity))
         pool = ThreadPool(threads: threads)
         func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             pointer.initialize(repeating: 0, count: max(count, 1))
             return pointer
         }
-        keys = buffer(layers * self.capacity * h)
-        values = buffer(layers * self.capacity * h)
+        keys = buffer(layers * self.slots * self.capacity * h)
+        values = buffer(layers * self.slots * self.capacity * h)
         let half = config.headDim / 2
         cosines = buffer(self.capacity * half)
         sines = buffer(self.capacity * half)
@@ -196,22 +211,27 @@ public final class LlamaContext: @unchecked Sendable {
         workspace = MatrixWorkspace(tileFloats: max(MatrixWorkspace.defaultTileFloats, max(h, inter)))
         activations = QuantizedActivations(count: (h + 31) / 32 * 32, rows: batch)
         wideActivations = QuantizedActivations(count: (inter + 31) / 32 * 32, rows: batch)
-        logits = UnsafeMutableBufferPointer(start: buffer(config.vocabSize), count: config.vocabSize)
+        allLogits = buffer(self.slots * config.vocabSize)
+        logits = UnsafeMutableBufferPointer(start: allLogits, count: config.vocabSize)
     }
 
     deinit {
-        for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, logits.baseAddress!] {
+        for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, allLogits] {
             pointer.deallocate()
         }
     }
 
-    /// Forgets every position (the weights and buffers stay).
-    public func reset() { length = 0 }
+    /// Forgets every position of every slot (the weights and buffers stay).
+    public func reset() { for slot in 0..<slots { lengths[slot] = 0 } }
 
-    /// Appends the inputs at the next positions and returns the logits of the last one (also in `logits`).
+    /// Forgets one slot's positions, freeing it for another sequence.
+    public func reset(slot: Int) { lengths[slot] = 0 }
+
+    /// Appends the inputs at `slot`'s next positions and returns the logits of the last one (also in `logits`).
     /// With `allLogits`, returns the logits of every appended position, row after row.
     @discardableResult
-    public func evaluate(_ inputs: [DecoderInput], allLogits: Bool = false) throws -> [Float] {
+    public func evaluate(_ inputs: [DecoderInput], slot: Int = 0, allLogits: Bool = false) throws -> [Float] {
+        precondition(slot >= 0 && slot < slots, "slot \(slot) outside 0..<\(slots)")
         let config = model.config
         var rows: [Row] = []
         for input in inputs {
@@ -229,8 +249,8 @@ public final class LlamaContext: @unchecked Sendable {
             }
         }
         guard !rows.isEmpty else { throw ModelError.badInput(reason: "nothing to evaluate: the input is empty") }
-        guard length + rows.count <= capacity else {
-            throw ModelError.badInput(reason: "\(length) + \(rows.count) positions exceed the context's capacity of \(capacity)")
+        guard lengths[slot] + rows.count <= capacity else {
+            throw ModelError.badInput(reason: "\(lengths[slot]) + \(rows.count) positions exceed the context's capacity of \(capacity)")
         }
         var all: [Float] = []
         if allLogits { all.reserveCapacity(rows.count * config.vocabSize) }
@@ -244,19 +264,41 @@ public final class LlamaContext: @unchecked Sendable {
                 case .embedding(let vector): vector.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: vector.count) }
                 }
             }
+            segments.removeAll(keepingCapacity: true)
+            segments.append((slot, lengths[slot], 0, count))
             forward(count, wantAllLogits: allLogits) { logitsRow in all.append(contentsOf: logitsRow) }
             start += count
         }
         return allLogits ? all : Array(logits)
     }
 
-    /// Appends one token and returns the logits of its position, without allocating.
+    /// Appends one token to slot 0 and returns the logits of its position, without allocating.
     public func next(_ token: Int) throws -> UnsafeMutableBufferPointer<Float> {
         guard token >= 0 && token < model.config.vocabSize else { throw ModelError.badInput(reason: "token id \(token) is outside the vocabulary") }
         guard length < capacity else { throw ModelError.badInput(reason: "the context is full (\(capacity) positions)") }
+        segments.removeAll(keepingCapacity: true)
+        segments.append((0, length, 0, 1))
         model.embedTokens.row(token, into: x)
         forward(1, wantAllLogits: false) { _ in }
         return logits
+    }
+
+    /// Appends one token to each given slot (each slot at most once) in one pass over the weights, and returns
+    /// their logits, [tokens.count][vocab] in the order given. Allocates nothing.
+    @discardableResult
+    public func step(_ tokens: [(slot: Int, token: Int)]) throws -> UnsafeMutableBufferPointer<Float> {
+        let vocab = model.config.vocabSize
+        guard !tokens.isEmpty else { throw ModelError.badInput(reason: "nothing to evaluate: no token to step") }
+        segments.removeAll(keepingCapacity: true)
+        for (row, (slot, token)) in tokens.enumerated() {
+            precondition(slot >= 0 && slot < slots && !segments.contains { $0.slot == slot }, "slot \(slot) stepped twice or outside 0..<\(slots)")
+            guard token >= 0 && token < vocab else { throw ModelError.badInput(reason: "token id \(token) is outside the vocabulary") }
+            guard lengths[slot] < capacity else { throw ModelError.badInput(reason: "the context is full (\(capacity) positions)") }
+            segments.append((slot, lengths[slot], row, 1))
+        }
+        for (row, (_, token)) in tokens.enumerated() { model.embedTokens.row(token, into: x + row * model.config.hiddenSize) }
+        forward(tokens.count, wantAllLogits: false) { _ in }
+        return UnsafeMutableBufferPointer(start: allLogits, count: tokens.count * vocab)
     }
 
     private enum Row { case token(Int), embedding([Float]) }
@@ -264,25 +306,29 @@ public final class LlamaContext: @unchecked Sendable {
     /// Up to this many rows of a non-f32 weight go through the matrix-vector kernels rather than OpenBLAS.
     static let matrixVectorRows = 8
 
-    /// Runs `count` rows of `x` (positions length..<length+count) through the decoder.
+    /// Runs `count` rows of `x`, laid out by `segments`, through the decoder: the linear layers take all rows at
+    /// once; rotary positions, cache writes and attention go per segment, over that segment's slot only.
     private func forward(_ count: Int, wantAllLogits: Bool, emit: (UnsafeBufferPointer<Float>) -> Void) {
         let config = model.config
         let (h, inter, heads, headDim) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads, config.headDim)
         let eps = Float(config.rmsNormEps)
-        let first = length
         for (n, layer) in model.layers.enumerated() {
             rmsNorm(x, weight: layer.inputLayerNorm, rows: count, width: h, eps: eps, into: normed)
             linear(layer.qProj, normed, rows: count, into: q, quantized: activations)
             linear(layer.kProj, normed, rows: count, into: k, quantized: activations)
             linear(layer.vProj, normed, rows: count, into: v, quantized: activations)
-            let layerKeys = keys + n * capacity * h, layerValues = values + n * capacity * h
-            for row in 0..<count {
-                rotate(q + row * h, position: first + row, heads: heads, headDim: headDim)
-                rotate(k + row * h, position: first + row, heads: heads, headDim: headDim)
-                (layerKeys + (first + row) * h).update(from: k + row * h, count: h)
-                (layerValues + (first + row) * h).update(from: v + row * h, count: h)
+            for segment in segments {
+                let slotKeys = keys + (n * slots + segment.slot) * capacity * h, slotValues = values + (n * slots + segment.slot) * capacity * h
+                for offset in 0..<segment.count {
+                    let (row, position) = (segment.start + offset, segment.first + offset)
+                    rotate(q + row * h, position: position, heads: heads, headDim: headDim)
+                    rotate(k + row * h, position: position, heads: heads, headDim: headDim)
+                    (slotKeys + position * h).update(from: k + row * h, count: h)
+                    (slotValues + position * h).update(from: v + row * h, count: h)
+                }
+                attend(rows: segment.count, first: segment.first, queries: q + segment.start * h, keys: slotKeys, values: slotValues,
+                       into: attention + segment.start * h)
             }
-            attend(rows: count, first: first, keys: layerKeys, values: layerValues)
             linear(layer.oProj, attention, rows: count, into: projected, quantized: activations)
             for i in 0..<(count * h) { x[i] += projected[i] }
 
@@ -293,12 +339,19 @@ public final class LlamaContext: @unchecked Sendable {
             linear(layer.downProj, gate, rows: count, into: projected, quantized: wideActivations)
             for i in 0..<(count * h) { x[i] += projected[i] }
         }
-        length += count
-        let outputRows = wantAllLogits ? 0..<count : (count - 1)..<count
-        for row in outputRows {
-            rmsNorm(x + row * h, weight: model.norm, rows: 1, width: h, eps: eps, into: normed)
-            linear(Linear(weight: model.lmHead), normed, rows: 1, into: logits.baseAddress!, quantized: activations)
-            emit(UnsafeBufferPointer(logits))
+        for segment in segments { lengths[segment.slot] += segment.count }
+        if wantAllLogits {
+            for row in 0..<count {
+                rmsNorm(x + row * h, weight: model.norm, rows: 1, width: h, eps: eps, into: normed)
+                linear(Linear(weight: model.lmHead), normed, rows: 1, into: allLogits, quantized: activations)
+                emit(UnsafeBufferPointer(logits))
+            }
+        } else {
+            // Each segment's last row, gathered into consecutive rows so that lm_head is read once for all of them.
+            for (index, segment) in segments.enumerated() {
+                rmsNorm(x + (segment.start + segment.count - 1) * h, weight: model.norm, rows: 1, width: h, eps: eps, into: normed + index * h)
+            }
+            linear(Linear(weight: model.lmHead), normed, rows: segments.count, into: allLogits, quantized: activations)
         }
     }
 
@@ -329,9 +382,13 @@ public final class LlamaContext: @unchecked Sendable {
         }
     }
 
-    /// Causal attention of `rows` new positions over the cache, into `attention` ([rows][hidden]): per head, one
-    /// product of the new queries with every cached key, a masked softmax per row, one product with the values.
-    private func attend(rows: Int, first: Int, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
+    /// Causal attention of `rows` new positions (first..<first+rows of one slot) over that slot's cache, into
+    /// `output` ([rows][hidden]): per head, one product of the new queries with every cached key, a masked softmax
+    /// per row, one product with the values.
+    private func attend(
+        rows: Int, first: Int, queries q: UnsafeMutablePointer<Float>, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>,
+        into output: UnsafeMutablePointer<Float>
+    ) {
         let config = model.config
         let (h, headDim) = (config.hiddenSize, config.headDim)
         let positions = first + rows  // what the last new row sees; earlier rows see fewer
@@ -340,7 +397,7 @@ public final class LlamaContext: @unchecked Sendable {
             BLAS.sgemm(m: rows, n: positions, k: headDim, alpha: 1 / Float(headDim).squareRoot(), a: q + offset, lda: h,
                        b: keys + offset, ldb: h, transposeB: true, c: scores, ldc: positions)
             pool.causalSoftmax(scores, columns: positions, rows: rows, first: first)
-            BLAS.sgemm(m: rows, n: headDim, k: positions, a: scores, lda: positions, b: values + offset, ldb: h, c: attention + offset, ldc: h)
+            BLAS.sgemm(m: rows, n: headDim, k: positions, a: scores, lda: positions, b: values + offset, ldb: h, c: output + offset, ldc: h)
         }
     }
 

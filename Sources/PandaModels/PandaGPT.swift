@@ -107,6 +107,27 @@ public final class PandaGPT: @unchecked Sendable {
         return try Generator(context: context, tokenizer: tokenizer).generate(prompt, options: options, onText: onText, shouldStop: shouldStop)
     }
 
+    /// Answers to many questions at once, `batch` decoded together (one pass over the weights per step), in the
+    /// questions' order; each is the answer `answer` gives it alone. Allocates one context of `batch` slots for the
+    /// call: KV cache for batch × (longest prompt + max tokens) positions.
+    public func answers(
+        _ questions: [(embeddings: [[Float]], question: String, history: [Turn])], options: GenerationOptions? = nil,
+        threads: Int = ThreadPool.coreCount, batch: Int = 8, onFinish: (Int, Generation) -> Void = { _, _ in }
+    ) throws -> [Generation] {
+        guard !questions.isEmpty else { return [] }
+        let options = options ?? Self.answerOptions()
+        let requests = try questions.map {
+            BatchGenerator.Request(prompt: try prompt(feature: feature($0.embeddings), question: $0.question, history: $0.history), options: options)
+        }
+        let longest = requests.map { $0.prompt.reduce(0) { count, input in
+            if case .tokens(let ids) = input { return count + ids.count }
+            return count + 1
+        } }.max()!
+        let capacity = min(decoder.config.maxPositionEmbeddings, (longest + options.maxNewTokens + 255) / 256 * 256)
+        let context = LlamaContext(model: decoder, capacity: capacity, slots: min(max(1, batch), questions.count), threads: threads)
+        return try BatchGenerator(context: context, tokenizer: tokenizer).generate(requests, onFinish: onFinish)
+    }
+
     private func reusableContext(positions: Int, threads: Int) -> LlamaContext {
         let limit = decoder.config.maxPositionEmbeddings
         if let context = answerContext, context.capacity >= min(positions, limit), context.pool.threads == max(1, threads) {
