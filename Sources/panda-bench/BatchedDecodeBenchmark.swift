@@ -11,7 +11,7 @@ struct BatchedDecodeBenchmark: ParsableCommand {
         discussion: """
             Example:
               swift build -c release --product panda-bench
-              .build/release/panda-bench batched Weights/vicuna-7b-q4_0.panda --batches 1 2 4 8
+              .build/release/panda-bench batched vicuna-7b-q4_0.panda --batches 1 2 4 8
             """)
 
     @Argument(help: "A .panda LLaMA decoder.")
