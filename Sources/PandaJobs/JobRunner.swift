@@ -160,10 +160,15 @@ public final class JobRunner {
     private func processItem(_ item: Item, pending: inout [ItemState], committed: inout [String: ItemRecord], crash: ResultStore.InFlight?) throws {
         if options.stop?.signal != nil { throw JobRunError.interrupted }
         let state = ItemState(item: item)
-        do {
-            for (kind, source) in item.sources { state.sourceHashes[kind] = try EmbeddingService.sourceHash(source) }
-        } catch {
-            state.fail("inputs", describe(error))
+        // In a fixed order, and past a file that cannot be read, so that the item's key is the same on every run
+        // (a dictionary's order is not).
+        for kind in MediaKind.allCases {
+            guard let source = item.sources[kind] else { continue }
+            do {
+                state.sourceHashes[kind] = try EmbeddingService.sourceHash(source)
+            } catch {
+                if state.failure == nil { state.fail("inputs", describe(error)) }
+            }
         }
         state.key = Fingerprint.of([jobFingerprint, item.id] + MediaKind.allCases.map { state.sourceHashes[$0] ?? "" })
         if let record = committed[item.id], record.key == state.key, !(options.retryFailed && record.status == .error), hasSavedEmbeddings(record) {
