@@ -25,7 +25,7 @@ extension EmbeddingExpression {
 
 extension CellSpec.Generate {
     init(_ value: Node, reader: NodeReader) throws {
-        let settings = try reader.mapping(value, allowed: ["embedding", "prompt", "turns", "max_tokens", "temperature", "top_p", "top_k", "seed"], what: "generate")
+        let settings = try reader.mapping(value, allowed: ["embedding", "prompt", "turns", "max_tokens", "temperature", "top_p", "top_k", "seed", "batch"], what: "generate")
         guard let embeddingNode = settings["embedding"] else { throw reader.error(at: value, "generate needs 'embedding': the cell(s) whose embeddings become PandaGPT's feature token") }
         let embeddings = try reader.stringOrList(embeddingNode, what: "embedding")
         var prompts: [String] = []
@@ -37,9 +37,10 @@ extension CellSpec.Generate {
         let topP = try settings["top_p"].map { try reader.number($0, what: "top_p", range: 0.000001...1) } ?? 1
         let topK = try settings["top_k"].map { try reader.int($0, what: "top_k", range: 0...1_000_000) } ?? 0
         let seed = try settings["seed"].map { try reader.int($0, what: "seed", range: 0...Int.max) } ?? 0
+        let batch = try settings["batch"].map { try reader.int($0, what: "batch", range: 1...256) }
         self.init(
             embeddings: embeddings, prompts: prompts, maxTokens: maxTokens, temperature: Float(temperature), topP: Float(topP), topK: topK,
-            seed: UInt64(seed))
+            seed: UInt64(seed), batch: batch)
     }
 }
 

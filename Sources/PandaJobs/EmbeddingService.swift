@@ -31,8 +31,7 @@ final class EmbeddingService {
     static func sourceHash(_ source: Item.Source) throws -> String {
         switch source {
         case .file(let path):
-            guard FileManager.default.fileExists(atPath: path) else { throw MediaError.fileNotFound(path: path) }
-            try MediaFile.check(path)  // a FIFO would block the hashing's open forever
+            try MediaFile.check(path)  // missing, a folder, or a FIFO that would block the hashing's open forever
             return try Fingerprint.ofFile(path)
         case .literal(let text):
             return Fingerprint.of(["literal", text])

@@ -62,6 +62,9 @@ public struct CellSpec: Sendable {
         public var topP: Float
         public var topK: Int
         public var seed: UInt64
+        /// Answers decoded together; nil: the run's `--decode-batch`, or what the decoder and the machine suit.
+        /// Not part of the result: an answer is the same decoded in any batch.
+        public var batch: Int?
     }
     public struct Classify: Sendable { public var embedding: String; public var labels: [String]; public var top: Int }
     public struct Retrieve: Sendable { public var embedding: String; public var from: String; public var kind: MediaKind; public var top: Int }

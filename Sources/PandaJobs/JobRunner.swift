@@ -11,6 +11,9 @@ public struct RunOptions: Sendable {
     public var progress: Progress = .bar
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var batchSize = 8
+    /// Answers a generate cell decodes together, unless the cell says; nil: what the decoder and the machine suit
+    /// (`PandaGPT.automaticBatch`).
+    public var decodeBatch: Int?
     /// Only the first this many items (after sharding), to try a job on a big archive.
     public var limit: Int?
     /// Only these cells and the cells they need.
@@ -66,6 +69,14 @@ public final class JobRunner {
     private var earlierRecords: [String: ItemRecord] = [:]
     /// Items of a batch that was in flight when an earlier run died, not yet retried alone.
     private var suspects: Set<String> = []
+    /// Items that go through the cells together: `--batch-size`, or more when a generate cell asks to decode more
+    /// answers together than that.
+    private var itemBatch: Int {
+        cellOrder.reduce(options.batchSize) { size, cell in
+            if case .generate(let generate) = cell.body { return max(size, generate.batch ?? options.decodeBatch ?? 0) }
+            return size
+        }
+    }
 
     public init(plan: JobPlan, options: RunOptions) throws {
         self.plan = plan
@@ -187,7 +198,7 @@ public final class JobRunner {
             suspects.remove(item.id)
         } else {
             pending.append(state)
-            if pending.count == options.batchSize {
+            if pending.count == itemBatch {
                 try process(pending, committed: &committed)
                 pending.removeAll()
             }
@@ -376,10 +387,25 @@ public final class JobRunner {
         }
     }
 
+    /// One item's conversation in a generate cell: its feature embeddings, its rendered prompts (one per turn) and
+    /// the answers so far.
+    private struct Conversation {
+        let state: ItemState
+        let embeddings: [[Float]]
+        let prompts: [String]
+        let key: String
+        var history: [PandaGPT.Turn] = []
+        var tokens = 0
+        var seconds = 0.0
+    }
+
+    /// Answers every item's prompts, the items' answers decoded together turn by turn (each answer is the one the
+    /// item gets alone, so batching changes no record and no cache key); an item whose answer fails fails alone.
     private func runGenerate(_ cell: CellSpec, _ generate: CellSpec.Generate, _ states: [ItemState]) throws {
         if options.stop?.signal != nil { throw JobRunError.interrupted }
         let parameters = CellResult.Generation.Parameters(
             maxTokens: generate.maxTokens, temperature: Double(generate.temperature), topP: Double(generate.topP), topK: generate.topK, seed: Int(generate.seed))
+        var conversations: [Conversation] = []
         for state in states {
             do {
                 let embeddings = try generate.embeddings.map { name in
@@ -396,42 +422,73 @@ public final class JobRunner {
                 let settings = "\(generate.maxTokens) \(generate.temperature) \(generate.topP) \(generate.topK) \(generate.seed)"
                 let key = Fingerprint.of(
                     ["generate", modelFingerprints["decoder"] ?? "", modelFingerprints["adapter"] ?? "", settings] + embeddings.map { Fingerprint.of(floats: $0) } + prompts)
-                let generation: CellResult.Generation
                 if let cached = store.cachedObject(key, as: CellResult.Generation.self) {
-                    generation = cached
+                    state.results[cell.name] = .generation(cached)
                     summary.cacheHits += 1
                 } else {
-                    let model = try pandaGPT()
-                    let options = PandaGPT.answerOptions(
-                        maxNewTokens: generate.maxTokens,
-                        sampling: SamplingOptions(temperature: generate.temperature, topK: generate.topK, topP: generate.topP, seed: generate.seed))
-                    var history: [PandaGPT.Turn] = []
-                    var tokens = 0
-                    var seconds = 0.0
-                    for prompt in prompts {
-                        let answer = try model.answer(
-                            embeddings: embeddings, question: prompt, history: history, options: options, threads: self.options.threads,
-                            shouldStop: { self.options.stop?.signal != nil })
-                        // A cut-short answer is neither cached nor recorded: the item runs again on resume.
-                        if answer.stopReason == .interrupted { throw JobRunError.interrupted }
-                        history.append(PandaGPT.Turn(question: prompt, answer: answer.text))
-                        tokens += answer.tokens.count
-                        seconds += answer.generationSeconds + answer.promptSeconds
-                    }
-                    generation = CellResult.Generation(
-                        text: history.map(\.answer).joined(separator: "\n\n"), turns: history.map { .init(prompt: $0.question, answer: $0.answer) },
-                        tokens: tokens, seconds: (seconds * 1000).rounded() / 1000, parameters: parameters)
-                    try store.storeObject(key, generation)
-                    summary.modelRuns += 1
-                    summary.generatedTokens += tokens
+                    conversations.append(Conversation(state: state, embeddings: embeddings, prompts: prompts, key: key))
                 }
-                state.results[cell.name] = .generation(generation)
-            } catch JobRunError.interrupted {
-                throw JobRunError.interrupted
             } catch {
                 state.fail(cell.name, describe(error))
             }
         }
+        guard !conversations.isEmpty else { return }
+        let model: PandaGPT
+        do {
+            model = try pandaGPT()
+        } catch {
+            for conversation in conversations { conversation.state.fail(cell.name, describe(error)) }
+            return
+        }
+        let answerOptions = PandaGPT.answerOptions(
+            maxNewTokens: generate.maxTokens,
+            sampling: SamplingOptions(temperature: generate.temperature, topK: generate.topK, topP: generate.topP, seed: generate.seed))
+        let batch = generate.batch ?? options.decodeBatch ?? model.automaticBatch(positions: 256 + generate.maxTokens * generate.prompts.count)
+        for turn in generate.prompts.indices {
+            let questions = conversations.map { (embeddings: $0.embeddings, question: $0.prompts[turn], history: $0.history) }
+            let answers: [Result<Generation, Error>]
+            do {
+                answers = try model.answers(questions, options: answerOptions, threads: options.threads, batch: batch, shouldStop: { self.options.stop?.signal != nil })
+            } catch {
+                // The pass all answers share failed (out of memory for the batch's cache, say): each goes again alone.
+                answers = questions.map { question in
+                    Result { try model.answers([question], options: answerOptions, threads: options.threads, batch: 1, shouldStop: { self.options.stop?.signal != nil })[0].get() }
+                }
+            }
+            var survivors: [Conversation] = []
+            for (var conversation, answer) in zip(conversations, answers) {
+                switch answer {
+                case .success(let generation):
+                    conversation.history.append(PandaGPT.Turn(question: conversation.prompts[turn], answer: generation.text))
+                    conversation.tokens += generation.tokens.count
+                    conversation.seconds += generation.generationSeconds + generation.promptSeconds
+                    if generation.stopReason == .interrupted { continue }
+                    survivors.append(conversation)
+                case .failure(let error):
+                    conversation.state.fail(cell.name, describe(error))
+                }
+            }
+            let interrupted = answers.contains { if case .success(let generation) = $0 { generation.stopReason == .interrupted } else { false } }
+            conversations = survivors
+            if interrupted {
+                // Conversations that were whole are kept in the cache, so a resumed run need not answer them again; a
+                // cut-short answer is neither cached nor recorded: its item runs again on resume.
+                if turn == generate.prompts.indices.last { for conversation in conversations { try finish(conversation, cell: cell, parameters: parameters) } }
+                throw JobRunError.interrupted
+            }
+        }
+        for conversation in conversations { try finish(conversation, cell: cell, parameters: parameters) }
+    }
+
+    private func finish(_ conversation: Conversation, cell: CellSpec, parameters: CellResult.Generation.Parameters) throws {
+        let history = conversation.history
+        let generation = CellResult.Generation(
+            text: history.map(\.answer).joined(separator: "\n\n"), turns: history.map { .init(prompt: $0.question, answer: $0.answer) },
+            tokens: conversation.tokens, seconds: (conversation.seconds * 1000).rounded() / 1000, parameters: parameters)
+        try store.storeObject(conversation.key, generation)
+        summary.modelRuns += 1
+        summary.generatedTokens += conversation.tokens
+        conversation.state.results[cell.name] = .generation(generation)
     }
 
     private func runClassify(_ cell: CellSpec, _ classify: CellSpec.Classify, _ states: [ItemState]) throws {

@@ -178,13 +178,16 @@ public struct BatchGenerator {
     /// Generates for every request, returning the generations in the requests' order. `onFinish` gets each one
     /// (with its request's index) as soon as it ends. `shouldStop` is asked before each step; when it says yes,
     /// every live sequence ends there (`.interrupted`) and waiting requests are not started.
+    /// A request whose prompt does not go in (longer than the context, say) or whose logits are not finite fails
+    /// alone, as it would alone, and its slot goes to the next request; only a failure of the pass all sequences
+    /// share is thrown.
     /// A sequence's `generationSeconds` is wall time from its first sampled token to its last, shared with the
     /// sequences stepped alongside it.
     public func generate(
         _ requests: [Request], onFinish: (Int, Generation) -> Void = { _, _ in }, shouldStop: () -> Bool = { false }
-    ) throws -> [Generation] {
+    ) throws -> [Result<Generation, Error>] {
         struct Live { var request: Int, decoding: Decoding, current: Int, promptPositions: Int, promptSeconds: Double, started: Date }
-        var results = [Generation?](repeating: nil, count: requests.count)
+        var results = [Result<Generation, Error>?](repeating: nil, count: requests.count)
         var live = [Live?](repeating: nil, count: context.slots)
         var waiting = requests.indices.makeIterator()
         var stepTokens: [(slot: Int, token: Int)] = []
@@ -195,29 +198,34 @@ public struct BatchGenerator {
             guard let sequence = live[slot] else { return }
             let generation = sequence.decoding.finish(
                 promptPositions: sequence.promptPositions, promptSeconds: sequence.promptSeconds, started: sequence.started, onText: ignore)
-            results[sequence.request] = generation
+            results[sequence.request] = .success(generation)
             onFinish(sequence.request, generation)
             live[slot] = nil
         }
         /// Fills a free slot from the queue: evaluates the prompt there and takes its first token, until a request
-        /// needs more than that (a request can end on its first token and leave the slot free again).
-        func refill(_ slot: Int) throws {
+        /// needs more than that (a request can end on its first token, or fail, and leave the slot free again).
+        func refill(_ slot: Int) {
             while live[slot] == nil, let index = waiting.next() {
                 let request = requests[index]
                 let promptStart = Date()
                 context.reset(slot: slot)
-                try context.evaluate(request.prompt, slot: slot)
-                try checkFinite(context.logits, model: context.model, token: 0)
+                do {
+                    try context.evaluate(request.prompt, slot: slot)
+                    try checkFinite(context.logits, model: context.model, token: 0)
+                } catch {
+                    results[index] = .failure(error)
+                    continue
+                }
                 var decoding = Decoding(prompt: request.prompt, options: request.options, tokenizer: tokenizer)
                 let promptSeconds = Date().timeIntervalSince(promptStart)
                 let current = decoding.sample(context.logits)
                 live[slot] = Live(request: index, decoding: decoding, current: current, promptPositions: context.lengths[slot],
                                   promptSeconds: promptSeconds, started: Date())
-                try advance(slot)
+                advance(slot)
             }
         }
         /// Accepts the slot's current token and ends the sequence if it is over.
-        func advance(_ slot: Int) throws {
+        func advance(_ slot: Int) {
             guard var sequence = live[slot] else { return }
             var ended = sequence.decoding.accept(sequence.current, onText: ignore)
             if !ended && context.lengths[slot] >= context.capacity {
@@ -228,7 +236,7 @@ public struct BatchGenerator {
             if ended { finish(slot) }
         }
 
-        for slot in 0..<context.slots { try refill(slot) }
+        for slot in 0..<context.slots { refill(slot) }
         while live.contains(where: { $0 != nil }) {
             if shouldStop() {
                 for slot in 0..<context.slots {
@@ -243,14 +251,21 @@ public struct BatchGenerator {
             let vocab = context.model.config.vocabSize
             for (row, (slot, _)) in stepTokens.enumerated() {
                 let rowLogits = UnsafeMutableBufferPointer(rebasing: logits[(row * vocab)..<((row + 1) * vocab)])
-                try checkFinite(rowLogits, model: context.model, token: live[slot]!.decoding.tokens.count)
+                do {
+                    try checkFinite(rowLogits, model: context.model, token: live[slot]!.decoding.tokens.count)
+                } catch {
+                    results[live[slot]!.request] = .failure(error)
+                    live[slot] = nil
+                    continue
+                }
                 live[slot]!.current = live[slot]!.decoding.sample(rowLogits)
-                try advance(slot)
+                advance(slot)
             }
-            for slot in 0..<context.slots where live[slot] == nil { try refill(slot) }
+            if shouldStop() { continue }  // no new prompt once a stop is asked for
+            for slot in 0..<context.slots where live[slot] == nil { refill(slot) }
         }
         // Requests never started (after an interruption) end empty.
-        return results.map { $0 ?? Generation(text: "", tokens: [], stopReason: .interrupted, promptPositions: 0, promptSeconds: 0, generationSeconds: 0) }
+        return results.map { $0 ?? .success(Generation(text: "", tokens: [], stopReason: .interrupted, promptPositions: 0, promptSeconds: 0, generationSeconds: 0)) }
     }
 }
 

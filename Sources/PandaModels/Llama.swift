@@ -215,6 +215,11 @@ public final class LlamaContext: @unchecked Sendable {
         logits = UnsafeMutableBufferPointer(start: allLogits, count: config.vocabSize)
     }
 
+    /// The KV cache one sequence of `positions` takes: keys and values, f32, per layer.
+    public static func cacheBytes(config: LlamaConfig, positions: Int) -> Int {
+        2 * config.numHiddenLayers * positions * config.hiddenSize * MemoryLayout<Float>.size
+    }
+
     deinit {
         for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, allLogits] {
             pointer.deallocate()

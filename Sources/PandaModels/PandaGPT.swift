@@ -15,6 +15,8 @@ public final class PandaGPT: @unchecked Sendable {
     /// The context every answer runs in: its KV cache, buffers and thread pool are allocated once, and again only
     /// when an answer needs more positions or other threads.
     private(set) var answerContext: LlamaContext?
+    /// The same for batched answers: grown when a call needs more slots or positions, never per call.
+    private(set) var batchContext: LlamaContext?
     private let answerLock = NSLock()
 
     /// The text before the feature token (after BOS) and the marker that closes it.
@@ -97,35 +99,72 @@ public final class PandaGPT: @unchecked Sendable {
     ) throws -> Generation {
         let options = options ?? Self.answerOptions()
         let prompt = try prompt(feature: feature(embeddings), question: question, history: history)
-        let promptLength = prompt.reduce(0) { count, input in
-            if case .tokens(let ids) = input { return count + ids.count }
-            return count + 1
-        }
+        let promptLength = Self.positions(prompt)
         answerLock.lock()
         defer { answerLock.unlock() }
         let context = reusableContext(positions: promptLength + options.maxNewTokens, threads: threads)
         return try Generator(context: context, tokenizer: tokenizer).generate(prompt, options: options, onText: onText, shouldStop: shouldStop)
     }
 
-    /// Answers to many questions at once, `batch` decoded together (one pass over the weights per step), in the
-    /// questions' order; each is the answer `answer` gives it alone. Allocates one context of `batch` slots for the
-    /// call: KV cache for batch × (longest prompt + max tokens) positions.
+    /// Answers to many questions at once, up to `batch` decoded together (one pass over the weights per step, a
+    /// finished answer's slot taken by the next question), in the questions' order; each is the answer `answer`
+    /// gives it alone, or the error it fails with alone. The context (KV cache for batch × (longest prompt + max
+    /// tokens) positions) is kept for the next call that fits in it. `shouldStop` is asked before each step: when
+    /// it says yes, the answers in progress end `.interrupted` and the questions not yet started come back empty,
+    /// `.interrupted` too. Only a failure of the pass all answers share is thrown.
     public func answers(
         _ questions: [(embeddings: [[Float]], question: String, history: [Turn])], options: GenerationOptions? = nil,
-        threads: Int = ThreadPool.coreCount, batch: Int = 8, onFinish: (Int, Generation) -> Void = { _, _ in }
-    ) throws -> [Generation] {
-        guard !questions.isEmpty else { return [] }
+        threads: Int = ThreadPool.coreCount, batch: Int = 8, shouldStop: () -> Bool = { false }, onFinish: (Int, Generation) -> Void = { _, _ in }
+    ) throws -> [Result<Generation, Error>] {
         let options = options ?? Self.answerOptions()
-        let requests = try questions.map {
-            BatchGenerator.Request(prompt: try prompt(feature: feature($0.embeddings), question: $0.question, history: $0.history), options: options)
+        var results = [Result<Generation, Error>?](repeating: nil, count: questions.count)
+        var requests: [BatchGenerator.Request] = [], indices: [Int] = []
+        for (index, question) in questions.enumerated() {
+            do {
+                requests.append(.init(prompt: try prompt(feature: feature(question.embeddings), question: question.question, history: question.history), options: options))
+                indices.append(index)
+            } catch {
+                results[index] = .failure(error)
+            }
         }
-        let longest = requests.map { $0.prompt.reduce(0) { count, input in
+        if !requests.isEmpty {
+            let longest = requests.map { Self.positions($0.prompt) }.max()!
+            answerLock.lock()
+            defer { answerLock.unlock() }
+            let context = reusableBatchContext(positions: longest + options.maxNewTokens, slots: min(max(1, batch), requests.count), threads: threads)
+            let generated = try BatchGenerator(context: context, tokenizer: tokenizer).generate(
+                requests, onFinish: { onFinish(indices[$0], $1) }, shouldStop: shouldStop)
+            for (index, result) in zip(indices, generated) { results[index] = result }
+        }
+        return results.map { $0! }
+    }
+
+    /// How many answers to decode together when nobody says: 8 — on a 7B q4_0 decoder 8 sequences decode at 3.7–4×
+    /// the tokens per second of one (docs/benchmarks.md), and more gain little on a machine's memory bandwidth —
+    /// or fewer, so that their KV cache of `positions` each stays within a quarter of the machine's memory.
+    public func automaticBatch(positions: Int) -> Int {
+        let perSequence = LlamaContext.cacheBytes(config: decoder.config, positions: min(positions, decoder.config.maxPositionEmbeddings))
+        let budget = ProcessInfo.processInfo.physicalMemory / 4
+        return max(1, min(8, Int(budget / UInt64(max(perSequence, 1)))))
+    }
+
+    private static func positions(_ prompt: [DecoderInput]) -> Int {
+        prompt.reduce(0) { count, input in
             if case .tokens(let ids) = input { return count + ids.count }
             return count + 1
-        } }.max()!
-        let capacity = min(decoder.config.maxPositionEmbeddings, (longest + options.maxNewTokens + 255) / 256 * 256)
-        let context = LlamaContext(model: decoder, capacity: capacity, slots: min(max(1, batch), questions.count), threads: threads)
-        return try BatchGenerator(context: context, tokenizer: tokenizer).generate(requests, onFinish: onFinish)
+        }
+    }
+
+    private func reusableBatchContext(positions: Int, slots: Int, threads: Int) -> LlamaContext {
+        let limit = decoder.config.maxPositionEmbeddings
+        if let context = batchContext, context.capacity >= min(positions, limit), context.slots >= slots, context.pool.threads == max(1, threads) {
+            context.reset()
+            return context
+        }
+        batchContext = nil  // its memory goes before the larger context's is taken
+        let context = LlamaContext(model: decoder, capacity: min(limit, (positions + 255) / 256 * 256), slots: slots, threads: threads)
+        batchContext = context
+        return context
     }
 
     private func reusableContext(positions: Int, threads: Int) -> LlamaContext {

@@ -60,14 +60,18 @@ struct RunJob: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Items per encoder batch.")
+    @Option(name: .customLong("batch-size"), help: "Items that go through the cells together (encoder batches, crash isolation).")
     var batchSize = 8
+
+    @Option(name: .customLong("decode-batch"), help: "Answers a generate cell decodes together, unless the cell sets batch: (default: 8, fewer if their KV cache would pass a quarter of memory).")
+    var decodeBatch: Int?
 
     @OptionGroup var limits: ImageLimitOptions
 
     func validate() throws {
         if let shard, Shard(shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not '\(shard)'") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        if let decodeBatch, !(1...256).contains(decodeBatch) { throw ValidationError("--decode-batch must be between 1 and 256") }
         if let limit, limit < 1 { throw ValidationError("--limit must be positive") }
     }
 
@@ -78,6 +82,7 @@ struct RunJob: ParsableCommand {
         options.progress = quiet ? .quiet : progress
         options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         options.batchSize = batchSize
+        options.decodeBatch = decodeBatch
         options.limit = limit
         options.cells = cells.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         options.stop = StopRequest.install { signal in

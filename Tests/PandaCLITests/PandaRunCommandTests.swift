@@ -202,7 +202,7 @@ struct PandaRunCommandTests {
             let rest = cli[start.upperBound...]
             return String(rest[..<(rest.range(of: "\n#")?.lowerBound ?? rest.endIndex)])
         }
-        let usage = jobs[jobs.range(of: "panda-run JOB [")!.lowerBound...].prefix(400)
+        let usage = jobs[jobs.range(of: "panda-run JOB [")!.lowerBound...].prefix(500)
         let documented: [String: String] = [
             "run": String(usage), "merge": String(usage), "validate": "", "plan": "", "tokenize": section("tokenize"), "embed": section("embed"),
             "generate": section("generate"), "ask": section("ask and chat"), "chat": section("ask and chat"),

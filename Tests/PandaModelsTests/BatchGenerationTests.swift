@@ -46,7 +46,7 @@ struct BatchGenerationTests {
         let expected = try alone(model, tokenizer, requests)
         var finished: [Int] = []
         let batched = try BatchGenerator(context: LlamaContext(model: model, capacity: 64, slots: slots, threads: 2), tokenizer: tokenizer)
-            .generate(requests) { index, _ in finished.append(index) }
+            .generate(requests) { index, _ in finished.append(index) }.map { try $0.get() }
         // f32 weights take 2–8 rows through OpenBLAS's GEMM rather than the matrix-vector kernel (linear()), which
         // rounds the last bits differently; this fixture's random weights give near-flat logits, and one sampled
         // request (seed 10, 3 slots) drew another token on such a near-tie. So for f32 only the greedy requests
@@ -58,6 +58,20 @@ struct BatchGenerationTests {
         #expect(expected.contains { $0.stopReason == .stopString("e") })
         // Sequences end at different steps, so with fewer slots than requests the finishing order is not the requests'.
         if slots == 3 { #expect(finished != Array(requests.indices)) }
+    }
+
+    @Test("a prompt longer than the context fails alone: its slot goes to the next request and the others decode as alone")
+    func aRequestThatDoesNotFitFailsAlone() throws {
+        let (model, tokenizer) = try load(.q8_0)
+        var requests = requests(tokenizer)
+        requests[2].prompt = [.tokens(Array(repeating: 1, count: 65))]  // the context holds 64 positions
+        let expected = try alone(model, tokenizer, requests.enumerated().filter { $0.offset != 2 }.map(\.element))
+        let batched = try BatchGenerator(context: LlamaContext(model: model, capacity: 64, slots: 3, threads: 2), tokenizer: tokenizer).generate(requests)
+        guard case .failure(let error) = batched[2] else { Issue.record("the 65-token prompt was accepted"); return }
+        #expect("\(error)".contains("capacity"), "\(error)")
+        var others = batched
+        others.remove(at: 2)
+        #expect(try others.map { try $0.get().tokens } == expected.map(\.tokens))
     }
 
     @Test("a step's logits per row match one-token-at-a-time decoding of each sequence to within float rounding",
@@ -99,9 +113,14 @@ struct BatchGenerationTests {
         }
         let options = PandaGPT.answerOptions(maxNewTokens: 6 + 5 * 3)
         let alone = try questions.map { try pandaGPT.answer(embeddings: $0.embeddings, question: $0.question, history: $0.history, options: options, threads: 2) }
-        let batched = try pandaGPT.answers(questions, options: options, threads: 2, batch: batch)
+        let batched = try pandaGPT.answers(questions, options: options, threads: 2, batch: batch).map { try $0.get() }
         #expect(batched.map(\.tokens) == alone.map(\.tokens))
         #expect(batched.map(\.text) == alone.map(\.text))
         #expect(batched.map(\.stopReason) == alone.map(\.stopReason))
+        // The next call that fits keeps the context: no KV cache or thread pool per call.
+        let context = try #require(pandaGPT.batchContext)
+        let again = try pandaGPT.answers(Array(questions.suffix(2)), options: options, threads: 2, batch: batch).map { try $0.get() }
+        #expect(pandaGPT.batchContext === context)
+        #expect(again.map(\.tokens) == alone.suffix(2).map(\.tokens))
     }
 }
