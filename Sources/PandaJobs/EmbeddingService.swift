@@ -13,6 +13,8 @@ final class EmbeddingService {
     /// Embeddings found in the cache, and calls of the model, since this service was made.
     private(set) var cacheHits = 0
     private(set) var modelRuns = 0
+    /// Wall time spent decoding and preprocessing media, and in ImageBind.
+    private(set) var preparingSeconds = 0.0, encodingSeconds = 0.0
 
     /// One source to embed: a file or a literal text of a kind, and its content hash.
     struct Request {
@@ -54,14 +56,18 @@ final class EmbeddingService {
                 cacheHits += 1
                 continue
             }
+            let started = Date()
             do {
                 misses.append((index, try prepare(request), key))
             } catch {
                 results[index] = .failure(error)
             }
+            preparingSeconds += Date().timeIntervalSince(started)
         }
         if !misses.isEmpty {
             let embedder = try loadEmbedder()
+            let started = Date()
+            defer { encodingSeconds += Date().timeIntervalSince(started) }
             let vectors: [Result<[Float], Error>]
             do {
                 vectors = try embedder.embed(misses.map(\.input)).map { .success($0) }

@@ -45,6 +45,23 @@ public struct RunSummary: Sendable {
     public var emptyTemplateFields: [String] = []
     /// The signal that stopped the run before every item was done.
     public var interruptedBy: Int32?
+    public var stages = StageSeconds()
+}
+
+/// Where a run's wall time went, by stage (what is left of `seconds` is loading models, the cache and bookkeeping).
+public struct StageSeconds: Sendable, Equatable {
+    /// Hashing the items' files for their keys.
+    public var hashing = 0.0
+    /// Decoding and preprocessing media for ImageBind.
+    public var preparing = 0.0
+    /// ImageBind.
+    public var encoding = 0.0
+    /// The decoder reading prompts (the feature token and the question).
+    public var prompts = 0.0
+    /// The decoder generating answers, all sequences of a batch together.
+    public var generating = 0.0
+    /// Writing the outputs (JSONL, CSV, sidecars, arrays, report).
+    public var writing = 0.0
 }
 
 /// Runs a planned job: items in batches through the cells in dependency order, each item's result committed to the
@@ -148,6 +165,8 @@ public final class JobRunner {
         }
         summary.cacheHits += embeddings.cacheHits
         summary.modelRuns += embeddings.modelRuns
+        summary.stages.preparing = embeddings.preparingSeconds
+        summary.stages.encoding = embeddings.encodingSeconds
 
         // Outputs from the records of exactly this run's items, in item order.
         // Nothing to rewrite when every item was already committed and the log and outputs are as a previous run left them.
@@ -155,7 +174,9 @@ public final class JobRunner {
         let writer = OutputWriter(plan: plan, store: store, shard: options.shard)
         let unchanged = summary.skipped == items.count && store.loggedLines == records.count && writer.outputsExist
         if !unchanged { try store.compact(records) }
+        let writingStarted = Date()
         summary.outputs = unchanged ? writer.outputPaths : try writer.write(records)
+        summary.stages.writing = Date().timeIntervalSince(writingStarted)
         summary.seconds = Date().timeIntervalSince(started)
         if summary.interruptedBy != nil {
             progress.interrupted(summary, committed: records.count)
@@ -173,6 +194,8 @@ public final class JobRunner {
         let state = ItemState(item: item)
         // In a fixed order, and past a file that cannot be read, so that the item's key is the same on every run
         // (a dictionary's order is not).
+        let hashingStarted = Date()
+        defer { summary.stages.hashing += Date().timeIntervalSince(hashingStarted) }
         for kind in MediaKind.allCases {
             guard let source = item.sources[kind] else { continue }
             do {
@@ -447,6 +470,13 @@ public final class JobRunner {
         for turn in generate.prompts.indices {
             let questions = conversations.map { (embeddings: $0.embeddings, question: $0.prompts[turn], history: $0.history) }
             let answers: [Result<Generation, Error>]
+            let started = Date()
+            defer {
+                // A batch's prompts are read one after another between its steps; the rest of its wall time is steps.
+                let prompts = answers.reduce(0.0) { sum, answer in sum + ((try? answer.get().promptSeconds) ?? 0) }
+                summary.stages.prompts += prompts
+                summary.stages.generating += Date().timeIntervalSince(started) - prompts
+            }
             do {
                 answers = try model.answers(questions, options: answerOptions, threads: options.threads, batch: batch, shouldStop: { self.options.stop?.signal != nil })
             } catch {

@@ -87,7 +87,7 @@ final class ProgressReporter {
                   "cache_hits": summary.cacheHits, "model_runs": summary.modelRuns, "tokens": summary.generatedTokens,
                   "seconds": (summary.seconds * 1000).rounded() / 1000, "outputs": summary.outputs,
                   "sidecars_left_alone": summary.sidecarsLeftAlone, "skipped_files": summary.skippedFiles,
-                  "empty_template_fields": summary.emptyTemplateFields])
+                  "empty_template_fields": summary.emptyTemplateFields, "stage_seconds": summary.stages.json])
         case .bar:
             write(clear + line() + "\n")
             write("\(summary.succeeded) succeeded, \(summary.failed) failed (\(summary.skipped) unchanged since the last run), "
@@ -154,4 +154,11 @@ final class ProgressReporter {
     }
 
     private func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+}
+
+extension StageSeconds {
+    var json: [String: Double] {
+        ["hashing": hashing, "preparing": preparing, "encoding": encoding, "prompts": prompts, "generating": generating, "writing": writing]
+            .mapValues { ($0 * 1000).rounded() / 1000 }
+    }
 }
