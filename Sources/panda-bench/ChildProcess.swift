@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -12,8 +13,16 @@ enum ChildProcess {
         var peakResidentBytes: Int
     }
 
-    /// `quietly` sends the program's output to /dev/null; `standardOutput` sends stdout to that file instead.
-    static func run(_ arguments: [String], environment extra: [String: String] = [:], quietly: Bool = false, standardOutput: String? = nil) throws -> Measurement {
+    /// Throws unless the program exited with status 0.
+    static func check(_ result: Measurement, _ what: String) throws {
+        guard result.status == 0 else { throw ValidationError("\(what) failed with status \(result.status)") }
+    }
+
+    /// `quietly` sends the program's output to /dev/null; `standardOutput` and `standardError` send stdout and
+    /// stderr to those files instead.
+    static func run(
+        _ arguments: [String], environment extra: [String: String] = [:], quietly: Bool = false, standardOutput: String? = nil, standardError: String? = nil
+    ) throws -> Measurement {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extra) { _, new in new }
         let argv = arguments.map { strdup($0) } + [nil]
@@ -29,6 +38,7 @@ enum ChildProcess {
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         }
         if let standardOutput { posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+        if let standardError { posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
         let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
         guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
         var status: Int32 = 0

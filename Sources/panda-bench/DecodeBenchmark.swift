@@ -85,8 +85,8 @@ struct DecodeBenchmark: ParsableCommand {
             let gguf = (directory as NSString).appendingPathComponent("bench-\(dtype).gguf")
             defer { [panda, gguf].forEach { try? FileManager.default.removeItem(atPath: $0) } }
             print("\n== \(dtype): converting with both projects …")
-            try check(ChildProcess.run([convert, "convert", "--quiet", "--recipe", "llama", "--dtype", dtype, source!, "-o", panda]), "panda-convert")
-            try makeGGUF(from: source!, dtype: dtype, to: gguf, bin: llamaBin)
+            try ChildProcess.check(ChildProcess.run([convert, "convert", "--quiet", "--recipe", "llama", "--dtype", dtype, source!, "-o", panda]), "panda-convert")
+            try LlamaCpp(source: llamaCpp, python: python).makeGGUF(from: source!, dtype: dtype, to: gguf)
             // Bytes read per generated token: every weight but the embedding, of which one row is read.
             let weightFile = try WeightFile(path: panda)
             let modelBytes = Double(weightFile.tensors.filter { $0.name != "model.embed_tokens.weight" }.reduce(0) { $0 + $1.byteCount })
@@ -106,23 +106,6 @@ struct DecodeBenchmark: ParsableCommand {
         print("\n| dtype | tg\(generate) Panda tok/s | llama.cpp | ratio | pp\(prompt) Panda tok/s | llama.cpp | ratio | tg × bytes read per token / bandwidth | first token s, cold / warm: Panda | llama.cpp | peak RSS MiB Panda / llama.cpp |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         rows.forEach { print($0) }
-    }
-
-    private func check(_ result: ChildProcess.Measurement, _ what: String) throws {
-        guard result.status == 0 else { throw ValidationError("\(what) failed with status \(result.status)") }
-    }
-
-    private func makeGGUF(from source: String, dtype: String, to output: String, bin: String) throws {
-        let script = (llamaCpp as NSString).appendingPathComponent("convert_hf_to_gguf.py")
-        let environment = ["PYTHONPATH": (llamaCpp as NSString).appendingPathComponent("gguf-py")]
-        if dtype == "q4_0" {  // llama.cpp's converter writes f16/bf16/q8_0; q4_0 comes from llama-quantize
-            let intermediate = output + ".bf16"
-            defer { try? FileManager.default.removeItem(atPath: intermediate) }
-            try check(ChildProcess.run([python, script, source, "--outtype", "bf16", "--outfile", intermediate], environment: environment), "convert_hf_to_gguf.py")
-            try check(ChildProcess.run([(bin as NSString).appendingPathComponent("llama-quantize"), intermediate, output, "q4_0"]), "llama-quantize")
-        } else {
-            try check(ChildProcess.run([python, script, source, "--outtype", dtype, "--outfile", output], environment: environment), "convert_hf_to_gguf.py")
-        }
     }
 
     /// pp: a prompt of `prompt` tokens from an empty context; tg: `generate` tokens one at a time from an empty context.
@@ -146,7 +129,7 @@ struct DecodeBenchmark: ParsableCommand {
         let output = (directory as NSString).appendingPathComponent("llama-bench.json")
         defer { try? FileManager.default.removeItem(atPath: output) }
         let command = "\((bin as NSString).appendingPathComponent("llama-bench")) -m \(gguf) -p \(prompt) -n \(generate) -t \(threads) -r 1 -o json > \(output)"
-        try check(ChildProcess.run(["/bin/sh", "-c", command]), "llama-bench")
+        try ChildProcess.check(ChildProcess.run(["/bin/sh", "-c", command]), "llama-bench")
         struct Result: Decodable { var n_prompt: Int; var n_gen: Int; var avg_ts: Double }
         let results = try JSONDecoder().decode([Result].self, from: Data(contentsOf: URL(fileURLWithPath: output)))
         guard let pp = results.first(where: { $0.n_prompt > 0 })?.avg_ts, let tg = results.first(where: { $0.n_gen > 0 })?.avg_ts else {
@@ -160,14 +143,14 @@ struct DecodeBenchmark: ParsableCommand {
         let dropped = PageCache.drop()
         let cold = try ChildProcess.run(command, quietly: true)
         let warm = try ChildProcess.run(command, quietly: true)
-        try check(warm, command[0])
+        try ChildProcess.check(warm, command[0])
         return (dropped ? cold.seconds : .nan, warm.seconds, Double(max(cold.peakResidentBytes, warm.peakResidentBytes)) / 1_048_576)
     }
 
     private func measureBandwidth(_ tool: String) throws -> Double {
         let output = (directory as NSString).appendingPathComponent("bandwidth.txt")
         defer { try? FileManager.default.removeItem(atPath: output) }
-        try check(ChildProcess.run(["/bin/sh", "-c", "\(tool) > \(output)"], environment: ["OMP_NUM_THREADS": "\(threads)"]), "bandwidth")
+        try ChildProcess.check(ChildProcess.run(["/bin/sh", "-c", "\(tool) > \(output)"], environment: ["OMP_NUM_THREADS": "\(threads)"]), "bandwidth")
         let text = try String(contentsOfFile: output, encoding: .utf8)
         guard let match = text.firstMatch(of: /([0-9.]+) GB\/s/), let value = Double(match.1) else { throw ValidationError("bandwidth printed: \(text)") }
         return value
