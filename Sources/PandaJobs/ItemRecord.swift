@@ -167,6 +167,15 @@ public struct Embedding: Codable, Equatable, Sendable {
     }
 }
 
+extension CellResult {
+    /// The result as a committed record holds it: an embedding by its cache key alone (the writers read vectors
+    /// from the cache), so that the records a run keeps cost a few hundred bytes each whatever the embedding's width.
+    var withoutVector: CellResult {
+        if case .embedding(let embedding) = self { return .embedding(Embedding(key: embedding.key, vector: [])) }
+        return self
+    }
+}
+
 extension CellSpec {
     /// Cells whose result reads as text, shown in the console, the CSV and the report.
     var hasTextResult: Bool {

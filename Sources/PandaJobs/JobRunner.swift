@@ -195,7 +195,6 @@ public final class JobRunner {
         // In a fixed order, and past a file that cannot be read, so that the item's key is the same on every run
         // (a dictionary's order is not).
         let hashingStarted = Date()
-        defer { summary.stages.hashing += Date().timeIntervalSince(hashingStarted) }
         for kind in MediaKind.allCases {
             guard let source = item.sources[kind] else { continue }
             do {
@@ -204,6 +203,7 @@ public final class JobRunner {
                 if state.failure == nil { state.fail("inputs", describe(error)) }
             }
         }
+        summary.stages.hashing += Date().timeIntervalSince(hashingStarted)
         state.key = Fingerprint.of([jobFingerprint, item.id] + MediaKind.allCases.map { state.sourceHashes[$0] ?? "" })
         if let record = committed[item.id], record.key == state.key, !(options.retryFailed && record.status == .error), hasSavedEmbeddings(record) {
             summary.skipped += 1
@@ -313,7 +313,7 @@ public final class JobRunner {
         let record = ItemRecord(
             id: state.item.id, key: state.key, status: state.failure == nil ? .ok : .error, files: files, models: modelFingerprints,
             seconds: (Date().timeIntervalSince(state.started) * 1000).rounded() / 1000, parameters: plan.job.parameters.isEmpty ? nil : plan.job.parameters,
-            text: text, error: state.failure, cells: state.results)
+            text: text, error: state.failure, cells: state.results.mapValues(\.withoutVector))
         if state.failure == nil { summary.succeeded += 1 } else { summary.failed += 1 }
         try store.commit(record)
         committed[state.item.id] = record

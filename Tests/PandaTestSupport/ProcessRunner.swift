@@ -99,6 +99,18 @@ public final class RunningProcess {
         try process.run()
     }
 
+    /// What the process has written to stderr so far.
+    public var standardErrorSoFar: String { (try? String(contentsOfFile: scratch.file("err"), encoding: .utf8)) ?? "" }
+
+    /// The process's resident memory now (VmRSS), or nil once it has exited.
+    public var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
+        return kilobytes * 1024
+    }
+
     /// Waits for the process and returns what it printed.
     public func result() throws -> ProcessResult {
         process.waitUntilExit()
