@@ -412,6 +412,19 @@ AVX2 static void rows_to_f32_avx2(int dtype, const uint8_t *row, float *out, siz
 
 #endif
 
+void panda_matvec_many(int dtype, const void *w, const float *x, size_t count, float *y, size_t y_stride, size_t cols,
+                       size_t row_begin, size_t row_end) {
+    // Tiles of rows small enough to stay in L2 (256 KB) while every vector passes over them; panda_matvec's result
+    // for a row does not depend on the range it is computed in, so each vector gets exactly its own product.
+    size_t row_bytes = panda_row_bytes(dtype, cols);
+    size_t tile = row_bytes > 0 ? (256 * 1024) / row_bytes / 4 * 4 : row_end - row_begin;
+    if (tile < 4) tile = 4;
+    for (size_t r = row_begin; r < row_end; r += tile) {
+        size_t end = r + tile < row_end ? r + tile : row_end;
+        for (size_t j = 0; j < count; j++) panda_matvec(dtype, w, x + j * cols, y + j * y_stride, cols, r, end);
+    }
+}
+
 void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols, size_t row_begin, size_t row_end) {
     size_t row_bytes = panda_row_bytes(dtype, cols);
     const uint8_t *row = (const uint8_t *)w + row_begin * row_bytes;

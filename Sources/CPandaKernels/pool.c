@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-enum job_kind { JOB_MATVEC, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE };
+enum job_kind { JOB_MATVEC, JOB_MATVEC_MANY, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE };
 
 struct panda_pool {
     int threads;
@@ -41,6 +41,8 @@ struct panda_pool {
 static void run_range(panda_pool *pool, size_t begin, size_t end) {
     if (pool->kind == JOB_MATVEC) {
         panda_matvec(pool->dtype, pool->w, pool->x, pool->y, pool->cols, begin, end);
+    } else if (pool->kind == JOB_MATVEC_MANY) {
+        panda_matvec_many(pool->dtype, pool->w, pool->x, pool->count, pool->y, pool->y_stride, pool->cols, begin, end);
     } else if (pool->kind == JOB_MATMUL_X8) {
         panda_matmul_x8(pool->dtype, pool->w, pool->x, pool->x_scales, pool->x_sums, pool->y, pool->count, pool->cols, pool->y_stride, begin, end);
 #ifdef PANDA_X86
@@ -176,6 +178,13 @@ static void run_job(panda_pool *pool, int kind, int dtype, const void *w, const 
 
 void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x, float *y, size_t rows, size_t cols) {
     run_job(pool, JOB_MATVEC, dtype, w, x, y, cols, 0, rows);
+}
+
+void panda_pool_matvec_many(panda_pool *pool, int dtype, const void *w, const float *x, size_t count, float *y, size_t y_stride,
+                            size_t rows, size_t cols) {
+    pool->count = count;
+    pool->y_stride = y_stride;
+    run_job(pool, JOB_MATVEC_MANY, dtype, w, x, y, cols, 0, rows);
 }
 
 void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void *x_blocks, const float *x_scales,

@@ -33,6 +33,14 @@ public struct WeightMatrix: @unchecked Sendable {
         panda_pool_matvec(pool.pool, Int32(dtype.rawValue), bytes.baseAddress, x, y, rows, columns)
     }
 
+    /// y[i] = W · x[i] for `count` vectors of `columns` floats (y rows of `rows` floats), for f32, f16 and bf16
+    /// weights: each vector gets exactly what `multiply(_:into:pool:)` gives it alone, with the weights read once
+    /// for all of them.
+    public func multiply(vectors count: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        precondition(!takesQuantizedInput, "\(dtype) weights take quantized activations")
+        panda_pool_matvec_many(pool.pool, Int32(dtype.rawValue), bytes.baseAddress, x, count, y, rows, rows, columns)
+    }
+
     /// Writes rows [range) widened to f32 into `out` (range.count × columns floats), split across the pool.
     public func rowsAsFloats(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows)

@@ -308,7 +308,7 @@ public final class LlamaContext: @unchecked Sendable {
 
     private enum Row { case token(Int), embedding([Float]) }
 
-    /// Up to this many rows of a non-f32 weight go through the matrix-vector kernels rather than OpenBLAS.
+    /// Up to this many rows go through the matrix-vector kernels rather than OpenBLAS (and the bf16 kernel).
     static let matrixVectorRows = 8
 
     /// Runs `count` rows of `x`, laid out by `segments`, through the decoder: the linear layers take all rows at
@@ -408,23 +408,22 @@ public final class LlamaContext: @unchecked Sendable {
 
     /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). Interleaved weights (q4_0x8, q8_0x8) take every row
     /// count in int8 with q8_0 activations, as llama.cpp does; other dtypes take a few rows through the
-    /// matrix-vector kernels and more through OpenBLAS.
+    /// matrix-vector kernels (each row as alone) and more through OpenBLAS or the bf16 kernel.
     private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
         let weight = layer.weight
         let (out, inWidth) = (weight.rows, weight.columns)
         if weight.multipliesQuantizedRows {
             quantized.quantize(rows: rows, input)
             weight.multiply(rows: rows, quantized, into: output, pool: pool)
-        } else if rows <= LlamaContext.matrixVectorRows && weight.dtype != .f32 || rows == 1 {
+        } else if rows <= LlamaContext.matrixVectorRows && !weight.takesQuantizedInput {
+            // A few rows (a step of batched decoding): each row's product exactly as alone, so a sequence decodes
+            // the same in any batch, and the weights read once for all rows.
+            weight.multiply(vectors: rows, input, into: output, pool: pool)
+        } else if rows <= LlamaContext.matrixVectorRows {
             // A few rows: one matrix-vector product each beats widening the whole weight to f32 for OpenBLAS.
             for row in 0..<rows {
-                let x = input + row * inWidth, y = output + row * out
-                if weight.takesQuantizedInput {
-                    quantized.quantize(x)
-                    weight.multiply(quantized.blocks, into: y, pool: pool)
-                } else {
-                    weight.multiply(x, into: y, pool: pool)
-                }
+                quantized.quantize(input + row * inWidth)
+                weight.multiply(quantized.blocks, into: output + row * out, pool: pool)
             }
         } else {
             weight.multiply(count: rows, input, into: output, pool: pool, workspace: workspace)

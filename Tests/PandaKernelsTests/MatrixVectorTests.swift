@@ -149,6 +149,33 @@ struct MatrixVectorTests {
         }
     }
 
+    @Test("several vectors through the f32/f16/bf16 matrix-vector kernel at once give each exactly its product alone, on every kernel path",
+          arguments: [DType.f32, .f16, .bf16], KernelPath.allCases)
+    func manyVectorsGiveEachItsProductAlone(dtype: DType, path: KernelPath) {
+        guard select(path, for: "matrix-vector, several vectors, \(dtype)") else { return }
+        defer { KernelPath.select(Self.startUp) }
+        let pool = ThreadPool(threads: 2)
+        // 4096 f32 columns make 16 KB rows, so the 300 rows span 19 of the kernel’s 256 KB tiles; 37 rows leave a
+        // tail of the 4-row passes.
+        for (rows, columns, count) in [(rows: 300, columns: 4096, count: 8), (rows: 37, columns: 109, count: 3), (rows: 8, columns: 32, count: 1)] {
+            let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype)
+            let x = values(count * columns, seed: UInt64(40 + count))
+            var together = [Float](repeating: .nan, count: count * rows), alone = together
+            weightBytes.withUnsafeBytes { w in
+                let weight = WeightMatrix(dtype: dtype, rows: rows, columns: columns, bytes: w)
+                weight.multiply(vectors: count, x, into: &together, pool: pool)
+                for vector in 0..<count {
+                    x.withUnsafeBufferPointer { input in
+                        alone.withUnsafeMutableBufferPointer { output in
+                            weight.multiply(input.baseAddress! + vector * columns, into: output.baseAddress! + vector * rows, pool: pool)
+                        }
+                    }
+                }
+            }
+            #expect(together.elementsEqual(alone) { $0.bitPattern == $1.bitPattern }, "\(dtype) \(rows)×\(columns), \(count) vectors on \(path)")
+        }
+    }
+
     @Test("the activation quantizer writes the same q8_0 blocks as the format's GGML reference quantizer")
     func activationQuantizerMatchesFormat() {
         let x = values(256, seed: 5).map { $0 * 3 }

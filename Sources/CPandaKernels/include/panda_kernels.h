@@ -68,6 +68,12 @@ void panda_quantize_q8_0_rows(const float *x, size_t rows, size_t cols, void *bl
 // For q8_0 and q4_0 weights, x must be the activations quantized with panda_quantize_q8_0.
 void panda_matvec(int dtype, const void *w, const void *x, float *y, size_t cols, size_t row_begin, size_t row_end);
 
+// y[j × y_stride + r] = dot(row r of w, x + j × cols) for vectors j < count and rows [row_begin, row_end) of an
+// f32, f16 or bf16 weight: each vector's results bit-identical to panda_matvec's, the weight read from memory once
+// for all vectors (batched decoding) rather than once per vector.
+void panda_matvec_many(int dtype, const void *w, const float *x, size_t count, float *y, size_t y_stride, size_t cols,
+                       size_t row_begin, size_t row_end);
+
 // Widens rows [row_begin, row_end) of a weight to f32, into out (row-major, cols per row).
 void panda_rows_to_f32(int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
 
@@ -100,6 +106,9 @@ int panda_pool_threads(const panda_pool *pool);
 
 // panda_matvec over all rows, split across the pool.
 void panda_pool_matvec(panda_pool *pool, int dtype, const void *w, const void *x, float *y, size_t rows, size_t cols);
+// panda_matvec_many over all rows, split across the pool.
+void panda_pool_matvec_many(panda_pool *pool, int dtype, const void *w, const float *x, size_t count, float *y, size_t y_stride,
+                            size_t rows, size_t cols);
 // panda_matmul_x8 over all rows, split across the pool.
 void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void *x_blocks, const float *x_scales,
                           const int32_t *x_sums, float *y, size_t count, size_t rows, size_t cols, size_t y_stride);
