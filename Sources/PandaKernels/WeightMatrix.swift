@@ -170,3 +170,33 @@ extension WeightMatrix {
             columns, outputStride ?? rows)
     }
 }
+
+extension WeightMatrix {
+    /// Up to this many rows go through the matrix–vector kernels rather than a matrix–matrix product.
+    public static let matrixVectorRows = 8
+
+    /// output[count × rows] = input[count × columns] · Wᵀ, the kernel picked from the stored dtype and the row count:
+    /// interleaved weights (q4_0x8, q8_0x8) take any count in int8 with the input quantized to q8_0, as llama.cpp
+    /// does; up to `matrixVectorRows` rows of other dtypes go through the matrix–vector kernel, each row exactly as
+    /// alone (so a sequence decodes the same in any batch) and the weights read once; more go through OpenBLAS (or
+    /// the bf16 kernel). `quantized` must hold `count` rows of `columns` values for block-quantized weights.
+    public func multiply(
+        count: Int, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations,
+        workspace: MatrixWorkspace, pool: ThreadPool
+    ) {
+        if multipliesQuantizedRows {
+            quantized.quantize(rows: count, input)
+            multiply(rows: count, quantized, into: output, pool: pool)
+        } else if count <= Self.matrixVectorRows && !takesQuantizedInput {
+            multiply(vectors: count, input, into: output, pool: pool)
+        } else if count <= Self.matrixVectorRows {
+            // Plain q8_0/q4_0: one matrix–vector product per row beats widening the whole weight for OpenBLAS.
+            for row in 0..<count {
+                quantized.quantize(input + row * columns)
+                multiply(quantized.blocks, into: output + row * rows, pool: pool)
+            }
+        } else {
+            multiply(count: count, input, into: output, pool: pool, workspace: workspace)
+        }
+    }
+}

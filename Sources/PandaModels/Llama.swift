@@ -308,9 +308,6 @@ public final class LlamaContext: @unchecked Sendable {
 
     private enum Row { case token(Int), embedding([Float]) }
 
-    /// Up to this many rows go through the matrix-vector kernels rather than OpenBLAS (and the bf16 kernel).
-    static let matrixVectorRows = 8
-
     /// Runs `count` rows of `x`, laid out by `segments`, through the decoder: the linear layers take all rows at
     /// once; rotary positions, cache writes and attention go per segment, over that segment's slot only.
     private func forward(_ count: Int, wantAllLogits: Bool, emit: (UnsafeBufferPointer<Float>) -> Void) {
@@ -406,28 +403,10 @@ public final class LlamaContext: @unchecked Sendable {
         }
     }
 
-    /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA). Interleaved weights (q4_0x8, q8_0x8) take every row
-    /// count in int8 with q8_0 activations, as llama.cpp does; other dtypes take a few rows through the
-    /// matrix-vector kernels (each row as alone) and more through OpenBLAS or the bf16 kernel.
+    /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA); the weight picks its kernel (WeightMatrix.multiply).
     private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
-        let weight = layer.weight
-        let (out, inWidth) = (weight.rows, weight.columns)
-        if weight.multipliesQuantizedRows {
-            quantized.quantize(rows: rows, input)
-            weight.multiply(rows: rows, quantized, into: output, pool: pool)
-        } else if rows <= LlamaContext.matrixVectorRows && !weight.takesQuantizedInput {
-            // A few rows (a step of batched decoding): each row's product exactly as alone, so a sequence decodes
-            // the same in any batch, and the weights read once for all rows.
-            weight.multiply(vectors: rows, input, into: output, pool: pool)
-        } else if rows <= LlamaContext.matrixVectorRows {
-            // A few rows: one matrix-vector product each beats widening the whole weight to f32 for OpenBLAS.
-            for row in 0..<rows {
-                quantized.quantize(input + row * inWidth)
-                weight.multiply(quantized.blocks, into: output + row * out, pool: pool)
-            }
-        } else {
-            weight.multiply(count: rows, input, into: output, pool: pool, workspace: workspace)
-        }
+        let (out, inWidth) = (layer.weight.rows, layer.weight.columns)
+        layer.weight.multiply(count: rows, input, into: output, quantized: quantized, workspace: workspace, pool: pool)
         if let lora = layer.lora {
             // scratch[rows × r] = input · Aᵀ; output += scale · scratch · Bᵀ
             BLAS.sgemm(m: rows, n: lora.rank, k: inWidth, a: input, b: lora.a, transposeB: true, c: loraScratch)

@@ -28,17 +28,16 @@ public enum ModelError: LocalizedError, Equatable, Sendable {
 /// The tensors of one `.panda` file as the models use them: raw tensors in place in the mapping, zstd tensors
 /// decoded once into memory owned here. Everything handed out stays valid while this object lives.
 public final class ModelWeights: @unchecked Sendable {
-    // @unchecked: `decoded` is only appended to while a model is being built, before it is shared.
+    // @unchecked: `handedOut` is only appended to while a model is being built, before it is shared.
     public let file: WeightFile
-    private var decoded: [UnsafeMutableRawBufferPointer] = []
+    /// Every tensor's bytes handed out, kept so that the views stay valid (a decoded tensor's memory is its own).
+    private var handedOut: [TensorBytes] = []
 
     public init(path: String) throws {
         file = try WeightFile(path: path)
     }
 
     public init(file: WeightFile) { self.file = file }
-
-    deinit { decoded.forEach { $0.deallocate() } }
 
     public var path: String { file.path }
     public var metadata: WeightMetadata { file.metadata }
@@ -62,14 +61,9 @@ public final class ModelWeights: @unchecked Sendable {
         guard info.shape == shape else {
             throw ModelError.badTensor(path: path, tensor: name, reason: "has shape \(info.shape), expected \(shape)")
         }
-        if info.storage == .raw { return (info, try file.mappedBytes(name)) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(info.byteCount, 1), alignment: 64)
-        decoded.append(buffer)
-        for index in info.chunks.indices {
-            let start = index * info.chunkBytes
-            try file.decodeChunk(of: info, chunk: index, into: UnsafeMutableRawBufferPointer(rebasing: buffer[start..<(start + info.decodedLength(ofChunk: index))]))
-        }
-        return (info, UnsafeRawBufferPointer(rebasing: buffer[0..<info.byteCount]))
+        let bytes = try file.bytes(name)
+        handedOut.append(bytes)
+        return (info, bytes.withUnsafeBytes { $0 })  // valid while handedOut holds it
     }
 
     /// A [rows × columns] weight for the matrix kernels; `shape` is its stored shape when that has more axes
