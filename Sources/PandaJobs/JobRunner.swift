@@ -327,7 +327,7 @@ public final class JobRunner {
     private func embedder() throws -> Embedder {
         if let embedderStorage { return embedderStorage }
         guard let path = plan.imagebindPath else { throw JobRunError.cell("models", "no ImageBind model given") }
-        let embedder = try Embedder(path: path, threads: options.threads, batchSize: options.batchSize)
+        let embedder = try Embedder(path: path, threads: options.threads)
         embedderStorage = embedder
         return embedder
     }

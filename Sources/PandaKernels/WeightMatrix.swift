@@ -47,6 +47,12 @@ public struct WeightMatrix: @unchecked Sendable {
         panda_pool_rows_to_f32(pool.pool, Int32(dtype.rawValue), bytes.baseAddress, out, columns, range.lowerBound, range.upperBound)
     }
 
+    /// An f32 weight's values in place.
+    public var floats: UnsafePointer<Float> {
+        precondition(dtype == .f32, "\(dtype) weights are not floats in place")
+        return bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    }
+
     /// One row widened to f32, on the calling thread (embedding lookups).
     public func row(_ index: Int, into out: UnsafeMutablePointer<Float>) {
         precondition(index >= 0 && index < rows)
@@ -179,17 +185,20 @@ extension WeightMatrix {
     /// interleaved weights (q4_0x8, q8_0x8) take any count in int8 with the input quantized to q8_0, as llama.cpp
     /// does; up to `matrixVectorRows` rows of other dtypes go through the matrix–vector kernel, each row exactly as
     /// alone (so a sequence decodes the same in any batch) and the weights read once; more go through OpenBLAS (or
-    /// the bf16 kernel). `quantized` must hold `count` rows of `columns` values for block-quantized weights.
+    /// the bf16 kernel). `rowsAsAlone` sends any number of rows the matrix–vector way (the rows of a decoding
+    /// step, each another sequence's). `quantized` must hold `count` rows of `columns` values for block-quantized
+    /// weights.
     public func multiply(
         count: Int, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations,
-        workspace: MatrixWorkspace, pool: ThreadPool
+        workspace: MatrixWorkspace, pool: ThreadPool, rowsAsAlone: Bool = false
     ) {
+        let fewRows = count <= Self.matrixVectorRows || rowsAsAlone
         if multipliesQuantizedRows {
             quantized.quantize(rows: count, input)
             multiply(rows: count, quantized, into: output, pool: pool)
-        } else if count <= Self.matrixVectorRows && !takesQuantizedInput {
+        } else if fewRows && !takesQuantizedInput {
             multiply(vectors: count, input, into: output, pool: pool)
-        } else if count <= Self.matrixVectorRows {
+        } else if fewRows {
             // Plain q8_0/q4_0: one matrix–vector product per row beats widening the whole weight for OpenBLAS.
             for row in 0..<count {
                 quantized.quantize(input + row * columns)

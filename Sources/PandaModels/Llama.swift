@@ -40,8 +40,8 @@ struct Linear {
     var lora: LoRA?
 
     struct LoRA {
-        let a: [Float]  // lora_A.weight [r, in]
-        let b: [Float]  // lora_B.weight [out, r]
+        let a: WeightMatrix  // lora_A.weight [r, in], f32
+        let b: WeightMatrix  // lora_B.weight [out, r], f32
         let rank: Int
         let scale: Float
     }
@@ -128,9 +128,15 @@ struct LoRAFactors {
     func factors(layer: Int, projection: String, rows: Int, columns: Int) throws -> Linear.LoRA? {
         let prefix = "model.layers.\(layer).\(projection)."
         guard adapter.contains(prefix + "lora_A.weight") else { return nil }
+        func factor(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+            let matrix = try adapter.matrix(prefix + name, rows: rows, columns: columns)
+            // The recipe keeps LoRA factors in f32; the large-row-count path multiplies them in place with OpenBLAS.
+            guard matrix.dtype == .f32 else { throw ModelError.badTensor(path: adapter.path, tensor: prefix + name, reason: "is \(matrix.dtype); LoRA factors must be f32 (panda-convert --recipe pandagpt-delta keeps them so)") }
+            return matrix
+        }
         return Linear.LoRA(
-            a: try adapter.floats(prefix + "lora_A.weight", shape: [rank, columns]),
-            b: try adapter.floats(prefix + "lora_B.weight", shape: [rows, rank]),
+            a: try factor("lora_A.weight", rows: rank, columns: columns),
+            b: try factor("lora_B.weight", rows: rows, columns: rank),
             rank: rank, scale: scale)
     }
 }
@@ -162,6 +168,10 @@ public final class LlamaContext: @unchecked Sendable {
     private let gate, up: UnsafeMutablePointer<Float>  // [batch][intermediate]
     private let scores: UnsafeMutablePointer<Float>  // [batch][capacity], one head's attention weights
     private let loraScratch: UnsafeMutablePointer<Float>  // [batch][rank]
+    private let loraProduct: UnsafeMutablePointer<Float>  // [matrix-vector rows][hidden], a few rows' B · scratch
+    /// Whether every row of the pass is a different sequence's one new token (a decoding step): then each row
+    /// goes through the products exactly as it would alone, so a sequence decodes the same in any batch.
+    private var rowsAreSequences = false
     private let workspace: MatrixWorkspace  // widened weight rows for matrix-matrix products
     private let activations: QuantizedActivations  // hidden-wide input rows to block-quantized products
     private let wideActivations: QuantizedActivations  // intermediate-wide input rows
@@ -208,6 +218,7 @@ public final class LlamaContext: @unchecked Sendable {
         scores = buffer(batch * self.capacity)
         let rank = model.layers.first?.qProj.lora?.rank ?? 0
         loraScratch = buffer(batch * max(rank, 1))
+        loraProduct = buffer(rank > 0 ? batch * h : 1)
         workspace = MatrixWorkspace(tileFloats: max(MatrixWorkspace.defaultTileFloats, max(h, inter)))
         activations = QuantizedActivations(count: (h + 31) / 32 * 32, rows: batch)
         wideActivations = QuantizedActivations(count: (inter + 31) / 32 * 32, rows: batch)
@@ -221,7 +232,7 @@ public final class LlamaContext: @unchecked Sendable {
     }
 
     deinit {
-        for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, allLogits] {
+        for pointer in [keys, values, cosines, sines, x, normed, q, k, v, attention, projected, gate, up, scores, loraScratch, loraProduct, allLogits] {
             pointer.deallocate()
         }
     }
@@ -314,6 +325,7 @@ public final class LlamaContext: @unchecked Sendable {
         let config = model.config
         let (h, inter, heads, headDim) = (config.hiddenSize, config.intermediateSize, config.numAttentionHeads, config.headDim)
         let eps = Float(config.rmsNormEps)
+        rowsAreSequences = segments.allSatisfy { $0.count == 1 }
         for (n, layer) in model.layers.enumerated() {
             rmsNorm(x, weight: layer.inputLayerNorm, rows: count, width: h, eps: eps, into: normed)
             linear(layer.qProj, normed, rows: count, into: q, quantized: activations)
@@ -406,11 +418,17 @@ public final class LlamaContext: @unchecked Sendable {
     /// output[rows × out] = input[rows × in] · Wᵀ (+ LoRA); the weight picks its kernel (WeightMatrix.multiply).
     private func linear(_ layer: Linear, _ input: UnsafeMutablePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, quantized: QuantizedActivations) {
         let (out, inWidth) = (layer.weight.rows, layer.weight.columns)
-        layer.weight.multiply(count: rows, input, into: output, quantized: quantized, workspace: workspace, pool: pool)
-        if let lora = layer.lora {
-            // scratch[rows × r] = input · Aᵀ; output += scale · scratch · Bᵀ
-            BLAS.sgemm(m: rows, n: lora.rank, k: inWidth, a: input, b: lora.a, transposeB: true, c: loraScratch)
-            BLAS.sgemm(m: rows, n: out, k: lora.rank, alpha: lora.scale, a: loraScratch, b: lora.b, transposeB: true, beta: 1, c: output)
+        layer.weight.multiply(count: rows, input, into: output, quantized: quantized, workspace: workspace, pool: pool, rowsAsAlone: rowsAreSequences)
+        guard let lora = layer.lora else { return }
+        // scratch[rows × r] = input · Aᵀ; output += scale · scratch · Bᵀ
+        if rowsAreSequences || rows <= WeightMatrix.matrixVectorRows {
+            // Row by row as alone: OpenBLAS's kernels round a row differently at another row count.
+            lora.a.multiply(vectors: rows, input, into: loraScratch, pool: pool)
+            lora.b.multiply(vectors: rows, loraScratch, into: loraProduct, pool: pool)
+            for index in 0..<(rows * out) { output[index] += lora.scale * loraProduct[index] }
+        } else {
+            BLAS.sgemm(m: rows, n: lora.rank, k: inWidth, a: input, b: lora.a.floats, transposeB: true, c: loraScratch)
+            BLAS.sgemm(m: rows, n: out, k: lora.rank, alpha: lora.scale, a: loraScratch, b: lora.b.floats, transposeB: true, beta: 1, c: output)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PandaKernels
 
 @main
 struct PandaBench: ParsableCommand {
@@ -10,4 +11,14 @@ struct PandaBench: ParsableCommand {
               swift run -c release panda-bench format --megabytes 256
             """,
         subcommands: [FormatBenchmark.self, ConvertBenchmark.self, DecodeBenchmark.self, KernelBenchmark.self, QuantizationReport.self, JobBenchmark.self, ImageBindBenchmark.self, ImageBindWorker.self, CaptionBenchmark.self, CaptionHugeBenchmark.self, BatchedDecodeBenchmark.self])
+
+    static func main() {
+        OpenBLASCore.restartWithBetterKernels()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -47,17 +47,13 @@ struct Embed: ParsableCommand, ReportsErrors {
     @Option(name: .shortAndLong, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Items per encoder pass.")
-    var batchSize = 8
-
     func validate() throws {
         guard !media.files.isEmpty || !texts.isEmpty else { throw ValidationError("give at least one --image, --video, --audio, --text, --depth, --thermal or --imu") }
         if format == .npy && output == nil { throw ValidationError("--format npy needs -o DIRECTORY") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
     }
 
     func run() throws {
-        let embedder = try Embedder(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, batchSize: batchSize)
+        let embedder = try Embedder(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let prepared = try media.prepared() + texts.map { .text($0) }
         let embeddings = try embedder.embed(prepared)
         var byModality: [String: [[Float]]] = [:]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PandaFormat
+import PandaKernels
 
 @main
 struct PandaRun: ParsableCommand {
@@ -26,6 +27,7 @@ struct PandaRun: ParsableCommand {
     /// The one place a failure becomes what the user reads: mistakes in the arguments as argument-parser prints
     /// them, Panda's own errors as one line in the command's style (`ReportsErrors`).
     static func main() {
+        OpenBLASCore.restartWithBetterKernels()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

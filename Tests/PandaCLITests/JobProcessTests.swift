@@ -59,6 +59,20 @@ struct JobProcessTests {
         }
     }
 
+    @Test("the records are the same bits whatever the batches: items alone, 8 together, answers decoded 16 together")
+    func batchesChangeNoRecord() throws {
+        var outputs: [[String]] = []
+        for arguments in [[], ["--batch-size", "1"], ["--decode-batch", "16"]] {
+            let directory = TemporaryDirectory()
+            let run = try Executable.run("panda-run", [try writeJob(in: directory), "--quiet", "--threads", "2"] + arguments)
+            #expect(run.status == 0, "\(run.stderr)")
+            outputs.append(try comparable(directory.file("out/results.jsonl")))
+        }
+        #expect(outputs[0].count == 60)
+        #expect(outputs[1] == outputs[0], "items alone differ from items in batches of 8")
+        #expect(outputs[2] == outputs[0], "answers decoded 16 together differ from 8 together")
+    }
+
     @Test("after kill -9 at a random moment, a rerun finishes the job with no lost and no duplicated records")
     func resumesAfterKill() throws {
         let reference = TemporaryDirectory()

@@ -26,7 +26,7 @@ struct DemoModelTests {
     static let root = repositoryRoot
     static let demo = root + "/Tests/Fixtures/demo/"
     static let expected = try! JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: demo + "expected.json")))
-    static let embedder = try! Embedder(path: root + "/Weights/tiny-imagebind.panda", threads: 2, batchSize: 16)
+    static let embedder = try! Embedder(path: root + "/Weights/tiny-imagebind.panda", threads: 2)
     static let pandaGPT = try! PandaGPT(decoderPath: root + "/Weights/tiny-vicuna.panda", adapterPath: root + "/Weights/tiny-pandagpt-delta.panda")
 
     private static func embed(_ items: [Item], kind: MediaKind) -> [[Float]] {
