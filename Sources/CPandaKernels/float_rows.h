@@ -16,7 +16,8 @@ TARGET static inline __attribute__((always_inline)) void FLOAT_ROWS_(int dtype, 
         VEC x0 = VLOADF(v + i), x1 = VLOADF(v + i + LANES), x2 = VLOADF(v + i + 2 * LANES), x3 = VLOADF(v + i + 3 * LANES);
         for (int k = 0; k < count; k++) {
             const uint8_t *p = row + k * row_bytes + i * width;
-            // 1 KB ahead: the hardware prefetcher alone left a fifth of the bandwidth unused (measured with AVX2).
+            // 1 KB ahead: the hardware prefetcher alone left bandwidth unused (docs/benchmarks.md, "Figures behind
+            // choices in the code").
             for (size_t line = 0; line < step * width; line += 64) _mm_prefetch((const char *)p + 1024 + line, _MM_HINT_T0);
             a[k] = VFMA(VWIDEN(dtype, p), x0, a[k]);
             b[k] = VFMA(VWIDEN(dtype, p + LANES * width), x1, b[k]);

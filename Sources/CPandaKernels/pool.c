@@ -33,7 +33,8 @@ struct panda_pool {
     // bf16 matrix–matrix jobs only.
     float beta;
     // Threads take pieces of the row range in turn until none is left, so one that starts late or runs slower
-    // does less (with equal halves, the calling thread was waiting for the worker in 7 % of a decode's profile).
+    // does less: with equal halves the calling thread waited for the worker (docs/benchmarks.md, "Figures behind
+    // choices in the code").
     atomic_size_t next_piece;
     size_t piece_rows;
 };
@@ -74,9 +75,8 @@ static void run_pieces(panda_pool *pool) {
 
 // A worker first spins (a decoder step's jobs follow one another within microseconds), then polls through
 // sched_yield, which hands its core to any other runnable thread: between ImageBind's pool jobs OpenBLAS runs
-// its own workers, and 200,000 plain spins competed with them (two-thread ImageBind profile: OpenBLAS's kernel
-// 74 % → 82 % of the samples with the yielding polls, the scheduler 7.8 % → 4.4 %; a q8_0 decode's kernel share
-// stayed 92.4–92.5 %).
+// its own workers, and plain spins competed with them (profiles in docs/benchmarks.md, "Figures behind choices
+// in the code").
 enum { BUSY_SPINS = 2000, YIELDING_POLLS = 1000 };
 
 static void *worker_main(void *argument) {
@@ -136,9 +136,8 @@ int panda_pool_threads(const panda_pool *pool) { return pool->threads; }
 
 // Below this many bytes of weights a job runs on the calling thread alone: waking a worker and waiting for it
 // costs more than such a product (a tiny model's layers ran slower on two threads than on one).
-// A job ends with one thread idle for about half a piece, and a decoded token is 225 jobs: 32 pieces per thread
-// rather than 8 took the calling thread's waiting (in the scheduler) during a q8_0 decode from 1.1 % to 0.5 % of
-// samples.
+// A job ends with one thread idle for about half a piece, and a decoded token is 225 jobs, so pieces are small
+// (32 per thread halved the waiting of 8: docs/benchmarks.md, "Figures behind choices in the code").
 enum { SERIAL_JOB_BYTES = 128 << 10, PIECES_PER_THREAD = 32 };
 
 static void run(panda_pool *pool) {

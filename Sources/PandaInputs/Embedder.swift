@@ -3,10 +3,9 @@ import PandaModels
 
 /// ImageBind with its CLIP vocabulary: embeds prepared inputs one forward pass each, so that an input's embedding
 /// is the same bits whatever it is embedded with. In a batch, the GEMMs' row count changes with the batch, and
-/// OpenBLAS's AVX-512 kernels round a row differently at another row count (last bits: a retrieval score of
-/// 0.5622546 against 0.5622548), which made a job resumed after a crash — whose suspects run alone — or a sharded
-/// one differ from the same job run straight through. Batching gained 5 % on ImageBind huge (8 pictures: 89.9 s
-/// against 98.3 s, Prescott kernels, busy machine) and 10 % in the PyTorch figures.
+/// OpenBLAS's AVX-512 kernels round a row differently at another row count (in the last bits), which made a job
+/// resumed after a crash — whose suspects run alone — or a sharded one differ from the same job run straight
+/// through. Batching gained little on ImageBind huge (docs/benchmarks.md, "Figures behind choices in the code").
 public final class Embedder: @unchecked Sendable {
     // @unchecked: immutable after init; ImageBind's evaluation state is per call.
     public let model: ImageBind

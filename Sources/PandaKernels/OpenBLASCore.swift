@@ -3,9 +3,9 @@ import Foundation
 
 /// Which kernels OpenBLAS runs, and a way out when it does not know the CPU. Debian bookworm's OpenBLAS 0.3.21
 /// takes CPUs newer than itself (the Xeon of docs/benchmarks.md, family 6 model 207) for a Prescott and runs its
-/// SSE3 kernels: sgemm at 27.6 GFLOP/s against 82.2 with its SkylakeX kernels (1024², 2 threads), and ImageBind
-/// spends 94 % of its time there. OpenBLAS picks its kernels once, when the library is loaded, from
-/// OPENBLAS_CORETYPE, so the fix is to start again with that variable set.
+/// SSE3 kernels, a third as fast as its SkylakeX ones there, in the GEMMs where ImageBind spends nearly all its
+/// time (docs/benchmarks.md, "Figures behind choices in the code"). OpenBLAS picks its kernels once, when the
+/// library is loaded, from OPENBLAS_CORETYPE, so the fix is to start again with that variable set.
 public enum OpenBLASCore {
     /// The kernel set OpenBLAS chose when it was loaded ("Haswell", "SkylakeX", "Zen", "Prescott", …).
     public static var name: String { String(cString: openblas_get_corename()) }

@@ -117,8 +117,8 @@ public final class MatrixWorkspace: @unchecked Sendable {
     let tile: UnsafeMutablePointer<Float>
 
     /// 16 Mi floats (64 MiB, only as much touched as the largest tile used): every tile is one OpenBLAS call that
-    /// repacks the activations and hands work to its threads, and with 4 MiB tiles a 7B bf16 prompt of 500
-    /// tokens ran at 7.8 tok/s against 9.6–9.8 with 64 MiB tiles (OpenBLAS packs its own cache blocks anyway).
+    /// repacks the activations and hands work to its threads, so few large tiles beat many small ones (OpenBLAS
+    /// packs its own cache blocks anyway; docs/benchmarks.md, "Figures behind choices in the code").
     public static let defaultTileFloats = 1 << 24
 
     public init(tileFloats: Int = defaultTileFloats) {

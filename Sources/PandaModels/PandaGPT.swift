@@ -139,9 +139,9 @@ public final class PandaGPT: @unchecked Sendable {
         return results.map { $0! }
     }
 
-    /// How many answers to decode together when nobody says: 8 — on a 7B q4_0 decoder 8 sequences decode at 3.7–4×
-    /// the tokens per second of one (docs/benchmarks.md), and more gain little on a machine's memory bandwidth —
-    /// or fewer, so that their KV cache of `positions` each stays within a quarter of the machine's memory.
+    /// How many answers to decode together when nobody says: 8 — where most of the gain of reading the weights once
+    /// for several tokens is had on a CPU's memory bandwidth (docs/benchmarks.md, "Decoding several sequences at
+    /// once") — or fewer, so that their KV cache of `positions` each stays within a quarter of the machine's memory.
     public func automaticBatch(positions: Int) -> Int {
         let perSequence = LlamaContext.cacheBytes(config: decoder.config, positions: min(positions, decoder.config.maxPositionEmbeddings))
         let budget = ProcessInfo.processInfo.physicalMemory / 4
