@@ -36,5 +36,5 @@ extension Recipes {
             "bos_token_id": .given("bos_token_id", otherwise: .integer(1)),
             "eos_token_id": .given("eos_token_id", otherwise: .integer(2)),
         ],
-        checks: [.splitsEvenly(width: "hidden_size", into: "num_attention_heads")])
+        checks: [.splitsEvenly(width: "hidden_size", into: "num_attention_heads"), .tokenizerFits(role: "sentencepiece", vocabulary: "vocab_size")])
 }

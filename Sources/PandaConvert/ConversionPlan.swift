@@ -157,6 +157,14 @@ public struct ConversionPlan: Sendable {
             }
         }
         self.tokenizers = tokenizers
+        for case .tokenizerFits(let role, let field) in recipe.checks {
+            guard let path = tokenizers[role], let vocabulary = Self.integer(config[field]) else { continue }
+            let pieces = try SentencePieceModel.pieceCount(path: path)
+            if pieces > vocabulary {
+                throw ConvertError.shapeMismatch(recipe: recipe.name, problems: [
+                    "\(field): the tokenizer \(path) has \(pieces) pieces but the embedding has \(vocabulary) rows (\(field) \(vocabulary)); ids from \(vocabulary) up would have no embedding — give the tokenizer.model of this checkpoint"])
+            }
+        }
 
         // 5. Stored dtype and storage of every tensor.
         tensors = try matches.map { match in
@@ -213,11 +221,12 @@ public struct ConversionPlan: Sendable {
 
     /// What is wrong with `config` under `check`, naming the field to set; nil when it holds.
     private static func problem(with check: ConfigCheck, in config: [String: JSONValue]) -> String? {
-        let (widthField, partsField, even): (String, String, Bool) =
-            switch check {
-            case .splits(let width, let parts): (width, parts, false)
-            case .splitsEvenly(let width, let parts): (width, parts, true)
-            }
+        let (widthField, partsField, even): (String, String, Bool)
+        switch check {
+        case .splits(let width, let parts): (widthField, partsField, even) = (width, parts, false)
+        case .splitsEvenly(let width, let parts): (widthField, partsField, even) = (width, parts, true)
+        case .tokenizerFits: return nil  // checked once the side files are known
+        }
         guard let width = integer(config[widthField]), let parts = integer(config[partsField]) else {
             return "\(partsField): \(widthField) and \(partsField) must be integers"
         }

@@ -138,6 +138,8 @@ public enum ConfigCheck: Sendable {
     case splits(width: String, into: String)
     /// As `splits`, and each part is an even number of channels: rotary embeddings rotate channel pairs.
     case splitsEvenly(width: String, into: String)
+    /// Every id the SentencePiece tokenizer of `role` produces is below field `vocabulary` (an embedding row).
+    case tokenizerFits(role: String, vocabulary: String)
 }
 
 /// How a configuration field is found.

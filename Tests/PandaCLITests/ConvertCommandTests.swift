@@ -11,7 +11,7 @@ import Testing
 struct ConvertCommandTests {
     private func llamaCheckpoint(in directory: TemporaryDirectory, vocab: Int = 96, hidden: Int = 64) throws -> String {
         try writeSafetensors(directory.file("model.safetensors"), llamaTensors(vocab: vocab, hidden: hidden, intermediate: 2 * hidden))
-        try Data("tokenizer".utf8).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
+        try sentencePieceModel(pieces: vocab).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
         try Data(#"{"num_attention_heads": 4}"#.utf8).write(to: URL(fileURLWithPath: directory.file("config.json")))
         return directory.path
     }

@@ -11,7 +11,7 @@ struct ConversionTests {
     /// A LLaMA checkpoint directory with a tokenizer beside it.
     private func llamaDirectory(_ directory: TemporaryDirectory, tensors: [(name: String, shape: [Int], values: [Float])] = llamaTensors(), dtype: DType = .f32) throws -> String {
         try writeSafetensors(directory.file("model.safetensors"), tensors, dtype: dtype)
-        try Data("sentencepiece model bytes".utf8).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
+        try sentencePieceModel(pieces: 90).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
         try Data(#"{"num_attention_heads": 4, "hidden_size": 64}"#.utf8).write(to: URL(fileURLWithPath: directory.file("config.json")))
         return directory.path
     }
@@ -31,7 +31,7 @@ struct ConversionTests {
         let file = try convert([try llamaDirectory(directory, dtype: dtype)], to: output)
         #expect(file.metadata.family == "llama")
         #expect(file.metadata.provenance.recipe == "llama")
-        #expect(file.metadata.tokenizers["sentencepiece"]?.data == Data("sentencepiece model bytes".utf8))
+        #expect(file.metadata.tokenizers["sentencepiece"]?.data == sentencePieceModel(pieces: 90))
         #expect(file.metadata.config["hidden_size"] == .int(64))
         #expect(file.metadata.config["num_hidden_layers"] == .int(2))
         #expect(file.metadata.config["num_attention_heads"] == .int(4))
@@ -139,6 +139,23 @@ struct ConversionTests {
         let error = try #require(throws: ConvertError.self) { try convert([input], to: directory.file("x.panda")) }
         #expect(error.localizedDescription.contains(expected), "\(error.localizedDescription)")
         #expect(!FileManager.default.fileExists(atPath: directory.file("x.panda")))
+    }
+
+    @Test("a tokenizer with more pieces than the embedding has rows, or one that is no SentencePiece model, is refused at conversion")
+    func tokenizerMustFitTheVocabulary() throws {
+        let directory = TemporaryDirectory()
+        let input = try llamaDirectory(directory)
+        try sentencePieceModel(pieces: 97).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
+        let tooMany = try #require(throws: ConvertError.self) { try convert([input], to: directory.file("x.panda")) }
+        #expect(tooMany.localizedDescription.contains("vocab_size: the tokenizer \(directory.file("tokenizer.model")) has 97 pieces but the embedding has 96 rows"),
+                "\(tooMany.localizedDescription)")
+        try Data("sentencepiece model bytes".utf8).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
+        let garbage = try #require(throws: ConvertError.self) { try convert([input], to: directory.file("x.panda")) }
+        #expect(garbage.localizedDescription.contains("not a SentencePiece model?"), "\(garbage.localizedDescription)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("x.panda")))
+        // Vicuna v0's embedding has one row more than its tokenizer has pieces (32001 against 32000): that converts.
+        try sentencePieceModel(pieces: 95).write(to: URL(fileURLWithPath: directory.file("tokenizer.model")))
+        _ = try convert([input], to: directory.file("x.panda"))
     }
 
     @Test("an ImageBind whose text width (8) does not split into imagebind_huge()'s 16 heads is refused at conversion, naming text_num_heads")

@@ -29,6 +29,9 @@ public func pseudoRandom(_ count: Int, seed: Int, scale: Float = 0.1) -> [Float]
     }
 }
 
+/// A SentencePiece tokenizer.model as far as the converter reads it: `pieces` empty pieces (ModelProto field 1).
+public func sentencePieceModel(pieces: Int) -> Data { Data(Array(repeating: [UInt8]([0x0A, 0x00]), count: pieces).joined()) }
+
 /// The tensors of a LLaMA in Hugging Face layout with the given sizes.
 public func llamaTensors(vocab: Int = 96, hidden: Int = 64, intermediate: Int = 128, layers: Int = 2) -> [(name: String, shape: [Int], values: [Float])] {
     var tensors: [(String, [Int])] = [("model.embed_tokens.weight", [vocab, hidden]), ("model.norm.weight", [hidden]), ("lm_head.weight", [vocab, hidden])]
