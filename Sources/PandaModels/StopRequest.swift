@@ -25,7 +25,9 @@ public final class StopRequest: @unchecked Sendable {
         for number in [SIGINT, SIGTERM] {
             Foundation.signal(number, SIG_IGN)  // delivered to the dispatch source instead
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [request] in
+            source.setEventHandler { [request, source] in
+                // Signals that arrive before the handler runs come as one event: two quick Ctrl-Cs are a count of 2.
+                var count = Int(source.data)
                 let first = request.lock.withLock { () -> Bool in
                     guard request.received == nil else { return false }
                     request.received = number
@@ -33,7 +35,9 @@ public final class StopRequest: @unchecked Sendable {
                 }
                 if first {
                     onFirst(number)
-                } else if number == SIGINT {
+                    count -= 1
+                }
+                if count > 0 && number == SIGINT {
                     FileHandle.standardError.write(Data("\n".utf8))
                     _exit(128 + SIGINT)
                 }

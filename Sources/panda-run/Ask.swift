@@ -95,8 +95,8 @@ struct Chat: ParsableCommand {
         discussion: """
             Reads one question per line from standard input and prints each answer on stdout; the media are \
             embedded once, and every turn is sent with the whole conversation, as PandaGPT's web demo does. \
-            An empty line or end of input ends the chat. Ctrl-C ends the answer being written and returns to \
-            the prompt; a second Ctrl-C there quits.
+            An empty line or end of input ends the chat. Ctrl-C ends the answer being written (keeping what was \
+            printed) and returns to the prompt; Ctrl-C at the prompt quits.
 
             Example:
               panda-run chat -m m.panda --adapter d.panda --imagebind ib.panda \\
@@ -109,18 +109,38 @@ struct Chat: ParsableCommand {
         let (pandaGPT, embeddings) = try options.load()
         var history: [PandaGPT.Turn] = []
         let interactive = isatty(STDIN_FILENO) != 0
-        let stop = StopRequest.install()
+        let answering = SharedBool()
+        // At the prompt nothing is in progress that a stop could end cleanly: Ctrl-C quits, as in a shell.
+        let stop = StopRequest.install { signal in
+            guard !answering.value else { return }
+            FileHandle.standardError.write(Data("\n".utf8))
+            _exit(128 + signal)
+        }
         while true {
             if interactive { FileHandle.standardError.write(Data("you> ".utf8)) }
             guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else { break }
             stop.reset()
+            answering.value = true
             let answer = try pandaGPT.answer(
                 embeddings: embeddings, question: line, history: history, options: options.generationOptions, threads: options.threadCount,
                 onText: { FileHandle.standardOutput.write(Data($0.utf8)) }, shouldStop: { stop.signal != nil })
+            answering.value = false
             FileHandle.standardOutput.write(Data("\n".utf8))
-            if answer.stopReason == .interrupted { FileHandle.standardError.write(Data("[interrupted]\n".utf8)) }
+            FileHandle.standardError.write(Data(String(
+                format: "[%d tokens, %.2f tok/s, stopped: %@]\n", answer.tokens.count, answer.tokensPerSecond, GenerationReport.describe(answer.stopReason)).utf8))
             history.append(PandaGPT.Turn(question: line, answer: answer.text))
             stop.reset()
         }
+    }
+}
+
+/// A Bool that a signal handler's queue can read while the main thread writes it.
+final class SharedBool: @unchecked Sendable {
+    // @unchecked: `stored` is only touched under `lock`.
+    private let lock = NSLock()
+    private var stored = false
+    var value: Bool {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

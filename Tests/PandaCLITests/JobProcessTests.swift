@@ -142,6 +142,34 @@ struct JobProcessTests {
         }
     }
 
+    @Test("a second SIGINT ends the job at once, without the clean stop's outputs, and a rerun still completes it exactly")
+    func secondInterruptQuitsAtOnce() throws {
+        let reference = TemporaryDirectory()
+        #expect(try Executable.run("panda-run", [try writeJob(in: reference), "--quiet", "--threads", "1"]).status == 0)
+        let expected = try comparable(reference.file("out/results.jsonl"))
+
+        let directory = TemporaryDirectory()
+        let job = try writeJob(in: directory)
+        // All 60 items in one batch: its encode cell runs for a while without a point where a stop can be taken,
+        // so the clean stop the first SIGINT asks for cannot finish before the second arrives.
+        let process = try Executable.start("panda-run", [job, "--threads", "1", "--batch-size", "60"])
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: directory.file("out/.panda/in-flight.json")) && Date() < deadline && process.process.isRunning { usleep(5_000) }
+        kill(process.process.processIdentifier, SIGINT)
+        usleep(50_000)
+        #expect(process.process.isRunning, "the first SIGINT ended the process")
+        kill(process.process.processIdentifier, SIGINT)
+        let stopped = try process.result()
+        #expect(stopped.status == 130, "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("stopping: finishing the item in flight"), "\(stopped.stderr)")
+        #expect(!stopped.stderr.contains("interrupted after"), "the clean stop ran: \(stopped.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("out/results.jsonl")), "the outputs were written")
+
+        let resumed = try Executable.run("panda-run", [job, "--quiet", "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try comparable(directory.file("out/results.jsonl")) == expected)
+    }
+
     /// What headless Chromium (Debian's `chromium`, installed by .ci/install) makes of a page after its scripts ran.
     private func renderedDOM(_ page: String, screenshot: String? = nil) throws -> String {
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }

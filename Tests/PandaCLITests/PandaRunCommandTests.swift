@@ -176,6 +176,35 @@ struct PandaRunCommandTests {
         #expect(noMedia.status != 0 && noMedia.stderr.contains("--image"))
     }
 
+    @Test("chat: Ctrl-C ends the answer being written, keeps what was printed and returns to the prompt; Ctrl-C at the prompt quits")
+    func chatInterrupts() throws {
+        // The reference decoder's random weights keep talking until the token limit, long enough to interrupt.
+        let chat = try Executable.startInteractive("panda-run", ["chat", "--model", Self.decoder, "--adapter", Self.adapter, "--imagebind", Self.imagebind,
+                                                                 "--image", media("photo.jpg"), "--max-tokens", "1500", "--threads", "1"])
+        func waitFor(_ condition: () -> Bool) {
+            let deadline = Date().addingTimeInterval(120)
+            while !condition() && Date() < deadline && chat.process.isRunning { usleep(10_000) }
+        }
+        chat.write("What is it?\n")
+        waitFor { !chat.standardOutputSoFar.isEmpty }
+        kill(chat.process.processIdentifier, SIGINT)
+        waitFor { chat.standardErrorSoFar.contains("stopped: interrupted]") }
+        #expect(chat.process.isRunning, "the first Ctrl-C quit the chat: \(chat.standardErrorSoFar)")
+        let firstAnswer = chat.standardOutputSoFar
+        chat.write("And the colour?\n")
+        waitFor { chat.standardErrorSoFar.components(separatedBy: "stopped: ").count == 3 }
+        kill(chat.process.processIdentifier, SIGINT)  // at the prompt
+        let result = try chat.result()
+        #expect(result.status == 130, "\(result.stderr)")
+        let answers = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(answers.count == 2, "\(result.stdout)")
+        // The interrupted answer kept what it had printed, and the second turn was answered in full.
+        #expect(firstAnswer.hasPrefix(answers.first.map(String.init) ?? "-") || answers.first.map(String.init) == firstAnswer.trimmingCharacters(in: .newlines))
+        #expect(result.stderr.contains("stopped: interrupted]"))
+        #expect(result.stderr.contains("stopped: max tokens]") || result.stderr.contains("stopped: context full]") || result.stderr.contains("stopped: stop token"),
+                "\(result.stderr)")
+    }
+
     @Test("every subcommand's --help teaches with examples that are never broken in the middle of an argument")
     func helpHasExamples() throws {
         for command in ["tokenize", "embed", "generate", "ask", "chat"] {

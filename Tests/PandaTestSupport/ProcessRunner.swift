@@ -71,6 +71,11 @@ public enum Executable {
     public static func start(_ name: String, _ arguments: [String], input: String? = nil) throws -> RunningProcess {
         try RunningProcess(executable: productsDirectory.appendingPathComponent(name), arguments: arguments, input: input)
     }
+
+    /// Starts an executable whose standard input the test writes as it goes (`RunningProcess.write`).
+    public static func startInteractive(_ name: String, _ arguments: [String]) throws -> RunningProcess {
+        try RunningProcess(executable: productsDirectory.appendingPathComponent(name), arguments: arguments, interactive: true)
+    }
 }
 
 /// A started process whose output goes to files rather than pipes, so a chatty child never blocks on a full pipe.
@@ -79,8 +84,9 @@ public final class RunningProcess {
     private let scratch = TemporaryDirectory()
     private let out: FileHandle
     private let err: FileHandle
+    private let inputPipe: Pipe?
 
-    init(executable: URL, arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws {
+    init(executable: URL, arguments: [String], input: String? = nil, environment: [String: String] = [:], interactive: Bool = false) throws {
         _ = FileManager.default.createFile(atPath: scratch.file("out"), contents: nil)
         _ = FileManager.default.createFile(atPath: scratch.file("err"), contents: nil)
         out = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.file("out")))
@@ -90,7 +96,10 @@ public final class RunningProcess {
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = out
         process.standardError = err
-        if let input {
+        inputPipe = interactive ? Pipe() : nil
+        if let inputPipe {
+            process.standardInput = inputPipe
+        } else if let input {
             _ = FileManager.default.createFile(atPath: scratch.file("in"), contents: Data(input.utf8))
             process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: scratch.file("in")))
         } else {
@@ -98,6 +107,12 @@ public final class RunningProcess {
         }
         try process.run()
     }
+
+    /// Writes to the standard input of a process started with `startInteractive`.
+    public func write(_ text: String) { inputPipe?.fileHandleForWriting.write(Data(text.utf8)) }
+
+    /// What the process has written to stdout so far.
+    public var standardOutputSoFar: String { (try? String(contentsOfFile: scratch.file("out"), encoding: .utf8)) ?? "" }
 
     /// What the process has written to stderr so far.
     public var standardErrorSoFar: String { (try? String(contentsOfFile: scratch.file("err"), encoding: .utf8)) ?? "" }
