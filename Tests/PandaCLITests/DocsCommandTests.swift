@@ -57,4 +57,21 @@ struct DocsCommandTests {
         let expected = example.shown.components(separatedBy: "…")[0]
         #expect(result.stdout.hasPrefix(expected), "docs/cli.md:\(example.line) shows \(example.shown)\nprinted \(result.stdout.prefix(300))")
     }
+
+    @Test("docs/jobs.md's plan example: a folder with three pictures, a folder named like one and a FIFO gives the lines shown")
+    func planExamplePrintsWhatIsShown() throws {
+        let lines = try String(contentsOfFile: repositoryRoot + "/docs/jobs.md", encoding: .utf8).components(separatedBy: "\n")
+        let start = try #require(lines.firstIndex(of: "$ panda-run plan job.yaml"))
+        let shown = lines[(start + 1)...].prefix { !$0.hasPrefix("```") }
+        #expect(shown.count == 3)
+        let directory = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.file("photos/album.jpg"), withIntermediateDirectories: true)
+        for index in 1...3 { try FileManager.default.copyItem(atPath: fixture("media/photo.jpg"), toPath: directory.file("photos/p\(index).jpg")) }
+        #expect(mkfifo(directory.file("photos/live.jpg"), 0o644) == 0)
+        try "models: {imagebind: \(repositoryRoot)/Weights/tiny-imagebind.panda}\ninputs:\n  photos:\n    image: photos\ncells:\n  picture: {encode: image}\n".write(toFile: directory.file("job.yaml"), atomically: true, encoding: .utf8)
+        let result = try Executable.run("panda-run", ["plan", directory.file("job.yaml")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let printed = result.stdout.replacingOccurrences(of: directory.path + "/", with: "")
+        for line in shown { #expect(printed.contains(line + "\n"), "docs/jobs.md shows '\(line)'; plan printed:\n\(printed)") }
+    }
 }
