@@ -97,6 +97,7 @@ public final class ImageBind: @unchecked Sendable {
         config = try weights.config(ImageBindConfig.self, family: "imagebind")
         self.weights = weights
         pool = ThreadPool(threads: threads)
+        BLAS.threadCount = max(1, threads)  // its GEMMs are OpenBLAS's, whose own threads default to every core
         var encoders: [Modality: ModalityEncoder] = [:]
         for modality in Modality.allCases {
             encoders[modality] = try ModalityEncoder(modality, config: config, weights: weights)

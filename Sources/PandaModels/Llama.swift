@@ -193,6 +193,7 @@ public final class LlamaContext: @unchecked Sendable {
         // A step has one row per slot, so the scratch holds at least that many rows.
         self.batchLimit = max(self.slots, min(batchLimit, self.capacity))
         pool = ThreadPool(threads: threads)
+        BLAS.threadCount = max(1, threads)  // prompts' and attention's GEMMs are OpenBLAS's, whose threads default to every core
         func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             pointer.initialize(repeating: 0, count: max(count, 1))
