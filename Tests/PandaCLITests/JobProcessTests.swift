@@ -170,6 +170,39 @@ struct JobProcessTests {
         #expect(try comparable(directory.file("out/results.jsonl")) == expected)
     }
 
+    @Test("an item that takes the process down (SIGKILL while it is in flight, in its batch and then alone) is recorded as failed and the job finishes")
+    func crashingItemIsIsolated() throws {
+        let directory = TemporaryDirectory()
+        let job = try writeJob(in: directory)
+        let inFlight = directory.file("out/.panda/in-flight.json")
+        struct InFlight: Decodable { var suspects: [String]; var alone: String? }
+        /// Runs the job until `condition` holds for the in-flight file, then kills it as a crash would.
+        func crash(when condition: @escaping (InFlight) -> Bool) throws {
+            let process = try Executable.start("panda-run", [job, "--quiet", "--threads", "1", "--batch-size", "4"])
+            let deadline = Date().addingTimeInterval(120)
+            while process.process.isRunning && Date() < deadline {
+                if let data = FileManager.default.contents(atPath: inFlight), let state = try? JSONDecoder().decode(InFlight.self, from: data), condition(state) {
+                    kill(process.process.processIdentifier, SIGKILL)
+                    break
+                }
+                usleep(1_000)
+            }
+            let result = try process.result()
+            #expect(process.process.terminationReason == .uncaughtSignal && result.status == SIGKILL, "the run was not killed while item 06 was in flight: \(result.stderr)")
+        }
+        try crash { $0.suspects.contains("06") }  // in its batch of four
+        try crash { $0.alone == "06" }  // retried alone
+        let finished = try Executable.run("panda-run", [job, "--progress", "json", "--threads", "1"])
+        #expect(finished.status == 2, "\(finished.stderr)")  // some items failed
+        let records = try lines(directory.file("out/results.jsonl")).map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(records.count == 60)
+        let failed = records.filter { $0["status"] as? String == "error" }
+        #expect(failed.map { $0["id"] as? String } == ["06"])
+        let message = (failed.first?["error"] as? [String: String])?["message"] ?? ""
+        #expect(message.hasPrefix("crashed the process"), "\(failed)")
+        #expect(!FileManager.default.fileExists(atPath: inFlight))
+    }
+
     /// What headless Chromium (Debian's `chromium`, installed by .ci/install) makes of a page after its scripts ran.
     private func renderedDOM(_ page: String, screenshot: String? = nil) throws -> String {
         let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
