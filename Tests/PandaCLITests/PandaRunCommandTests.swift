@@ -176,6 +176,22 @@ struct PandaRunCommandTests {
         #expect(noMedia.status != 0 && noMedia.stderr.contains("--image"))
     }
 
+    @Test("generate and ask: Ctrl-C ends the generation, keeps what was printed, prints the statistics and exits 130", arguments: ["generate", "ask"])
+    func generationInterrupts(command: String) throws {
+        // The reference decoder's random weights keep talking until the token limit, long enough to interrupt.
+        var arguments = [command, "--model", Self.decoder, "--max-tokens", "1500", "--threads", "1"]
+        if command == "ask" { arguments += ["--adapter", Self.adapter, "--imagebind", Self.imagebind, "--image", media("photo.jpg")] }
+        let process = try Executable.start("panda-run", arguments + ["Once upon a time"])
+        let deadline = Date().addingTimeInterval(120)
+        while process.standardOutputSoFar.isEmpty && Date() < deadline && process.process.isRunning { usleep(10_000) }
+        let printed = process.standardOutputSoFar
+        kill(process.process.processIdentifier, SIGINT)
+        let result = try process.result()
+        #expect(result.status == 130, "\(result.stderr)")
+        #expect(!printed.isEmpty && result.stdout.hasPrefix(printed), "what was printed before Ctrl-C is not kept")
+        #expect(result.stderr.contains("stopped: interrupted]"), "\(result.stderr)")
+    }
+
     @Test("chat: Ctrl-C ends the answer being written, keeps what was printed and returns to the prompt; Ctrl-C at the prompt quits")
     func chatInterrupts() throws {
         // The reference decoder's random weights keep talking until the token limit, long enough to interrupt.
