@@ -4,8 +4,8 @@ import PandaTestSupport
 import Testing
 
 /// Every YAML example in docs/jobs.md is a job or a piece of one that `panda-run validate` accepts, so the docs
-/// cannot drift from the job language: a whole job is planned as written (in a folder holding the media it names),
-/// a piece (some cells, or some inputs) is planned inside a small job that provides what it refers to.
+/// cannot drift from the job language: a whole job is planned and run as written (in a folder holding the media it
+/// names), a piece (some cells, or some inputs) is planned inside a small job that provides what it refers to.
 @Suite("docs/jobs.md examples")
 struct DocsExamplesTests {
     static let examples: [(line: Int, text: String)] = {
@@ -93,16 +93,27 @@ struct DocsExamplesTests {
         for kind in CellSpec.Kind.allCases { #expect(all.contains("\(kind.rawValue):"), "no example of \(kind.rawValue)") }
     }
 
-    @Test("every YAML example in docs/jobs.md plans, as written or inside a small job", arguments: examples.map(\.line))
+    @Test("every YAML example in docs/jobs.md plans, as written or inside a small job, and a whole job runs", arguments: examples.map(\.line))
     func examplePlans(line: Int) throws {
         let example = try #require(Self.examples.first { $0.line == line }).text
         let path = directory.file("jobs/example-\(line).yaml")
         let job = job(for: example)
         try job.write(toFile: path, atomically: true, encoding: .utf8)
+        let plan: JobPlan
         do {
-            _ = try JobPlan(JobFile.load(path: path))
+            plan = try JobPlan(JobFile.load(path: path))
         } catch {
             Issue.record("docs/jobs.md:\(line): \(error)\n\(job)")
+            return
+        }
+        // A whole job is also run, on the demo models: every item must succeed.
+        let keys = topLevelKeys(example)
+        if keys.contains("inputs") && keys.contains("cells") {
+            var options = RunOptions()
+            options.progress = .quiet
+            options.threads = 2
+            let summary = try JobRunner(plan: plan, options: options).run()
+            #expect(summary.failed == 0 && summary.succeeded == plan.items.count && summary.succeeded > 0, "docs/jobs.md:\(line): \(summary)")
         }
     }
 }
