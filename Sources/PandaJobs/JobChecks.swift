@@ -45,7 +45,8 @@ struct JobChecks {
         for cell in job.cells {
             var uses: [String] = []
             do { uses = try self.uses(of: cell) } catch let problem as JobError { problems.append(problem) } catch {}
-            dependencies[cell.name] = uses
+            // A cell written wrongly is no cell (it was reported where it is written), so nothing waits for it.
+            dependencies[cell.name] = uses.filter { cellsByName[$0] != nil }
         }
         return dependencies
     }

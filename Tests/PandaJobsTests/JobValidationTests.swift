@@ -84,6 +84,22 @@ struct JobValidationTests {
         #expect(try problem("cells:\n  picture: {encode: depth}\n").contains("input 'scenes' has no depth files (it has image, audio)"))
     }
 
+    @Test("a cell written wrongly and used by another is reported, not followed (a fuzzer's input: planning crashed on it)")
+    func unreadableCellUsedByAnother() throws {
+        // Jobs/caption.yaml with one byte of 'max_tokens' mutated: 'caption' is left out as unreadable, and 'save'
+        // writes its text as sidecars. Ordering the cells looked the unreadable cell up and trapped.
+        let bytes = try #require(FileManager.default.contents(atPath: fixture("fuzz/job-unreadable-cell-used.yaml")))
+        let text = String(decoding: bytes, as: UTF8.self)
+        do {
+            _ = try JobPlan(JobFile.parse(text, path: directory.file("job.yaml")))
+            Issue.record("no error")
+        } catch let errors as JobErrors {
+            let messages = errors.problems.map { "\($0.line):\($0.column): \($0.message)" }
+            #expect(messages.contains { $0.hasPrefix("15:70: unknown field 'm\u{FFFD}x_tokens' in generate") }, "\(messages)")
+            #expect(!messages.contains { $0.contains("'caption'") }, "an unreadable cell is not reported again where it is used")
+        }
+    }
+
     @Test("a combine expression error points at the offending character")
     func expressionErrorColumn() throws {
         #expect(try problem("cells:\n  picture: {encode: image}\n  mix:\n    combine: picture + * 2\n").hasPrefix("11:24: combine: "))
