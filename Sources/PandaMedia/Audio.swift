@@ -30,17 +30,15 @@ public enum AudioDecoder {
     }
 
     /// Reads only the stretches (sample ranges, within the sound) that `keep` asks for once it is given the sound's
-    /// length and rate. Files libsndfile reads are read block by block and only those samples are kept, so memory
-    /// follows the stretches, not the file's length; FFmpeg's are decoded whole, then cut.
+    /// length and rate. Files are read block by block (libsndfile) or frame by frame (FFmpeg) and only those samples
+    /// are kept, so memory follows the stretches, not the file's length.
     public static func decode(path: String, keeping keep: (_ frameCount: Int, _ sampleRate: Int) -> [Range<Int>]) throws -> AudioExcerpt {
         try MediaFile.check(path)
         var info = SF_INFO()
         guard let file = sf_open(path, Int32(SFM_READ), &info) else {
             let sndfileReason = String(cString: sf_strerror(nil))
             do {
-                let whole = try decodeWithFFmpeg(path: path)
-                let stretches = keep(whole.frameCount, whole.sampleRate).map { range in whole.channels.map { Array($0[range]) } }
-                return AudioExcerpt(sampleRate: whole.sampleRate, frameCount: whole.frameCount, stretches: stretches)
+                return try decodeWithFFmpeg(path: path, keeping: keep)
             } catch MediaError.unreadable(_, let reason), MediaError.unsupported(_, let reason) {
                 throw MediaError.unreadable(
                     path: path, reason: "not a sound file libsndfile or FFmpeg can read (libsndfile: \(sndfileReason); FFmpeg: \(reason))")
@@ -99,10 +97,45 @@ public enum AudioDecoder {
         return found.first { !["RIFF", "riff", "FORM", "RF64"].contains($0.chunk) } ?? found.first
     }
 
-    /// The best audio stream of any file FFmpeg opens (MP3, AAC, M4A, a video's sound track), decoded with libavcodec
-    /// at its native rate, as float planar samples. Decoders that already give float planar (AAC, MP3) hand over their
-    /// own samples untouched; any other sample format is converted (not resampled) by libswresample.
+    /// The best audio stream of any file FFmpeg opens (MP3, AAC, M4A, a video's sound track), whole.
     static func decodeWithFFmpeg(path: String) throws -> AudioBuffer {
+        let whole = try decodeWithFFmpeg(path: path) { frames, _ in [0..<frames] }
+        return AudioBuffer(sampleRate: whole.sampleRate, channels: whole.stretches[0])
+    }
+
+    /// The stretches `keep` asks for of the best audio stream FFmpeg finds, in two passes over the file: the first
+    /// counts the samples (a container's stated duration is not exact, and the clips' places depend on the exact
+    /// count), the second keeps those of the stretches. Memory: the stretches and one decoded frame, whatever the
+    /// sound's length; time: decoding twice.
+    static func decodeWithFFmpeg(path: String, keeping keep: (_ frameCount: Int, _ sampleRate: Int) -> [Range<Int>]) throws -> AudioExcerpt {
+        let counted = try streamWithFFmpeg(path: path, samples: nil)
+        let ranges = keep(counted.frameCount, counted.sampleRate)
+        var stretches = ranges.map { range in (0..<counted.channelCount).map { _ in [Float]() } }
+        for (index, range) in ranges.enumerated() { for channel in 0..<counted.channelCount { stretches[index][channel].reserveCapacity(range.count) } }
+        var position = 0
+        let kept = try streamWithFFmpeg(path: path) { planes, count in
+            for (index, range) in ranges.enumerated() {
+                let overlap = range.clamped(to: position..<(position + count))
+                guard !overlap.isEmpty else { continue }
+                for channel in planes.indices {
+                    stretches[index][channel] += planes[channel][(overlap.lowerBound - position)..<(overlap.upperBound - position)]
+                }
+            }
+            position += count
+        }
+        guard kept.frameCount == counted.frameCount, kept.sampleRate == counted.sampleRate, kept.channelCount == counted.channelCount else {
+            throw MediaError.unreadable(path: path, reason: "decoded to \(counted.frameCount) samples, then to \(kept.frameCount) (an unstable stream)")
+        }
+        return AudioExcerpt(sampleRate: counted.sampleRate, frameCount: counted.frameCount, stretches: stretches)
+    }
+
+    /// Decodes the best audio stream of a file with libavcodec at its native rate and hands each decoded frame to
+    /// `samples` as float planar (one buffer per channel), then returns the stream's rate, channels and length.
+    /// Decoders that already give float planar (AAC, MP3) hand over their own samples untouched; any other sample
+    /// format is converted (not resampled) by libswresample. With `samples` nil the frames are only counted.
+    private static func streamWithFFmpeg(
+        path: String, samples: ((_ planes: [UnsafeBufferPointer<Float>], _ count: Int) -> Void)?
+    ) throws -> (sampleRate: Int, channelCount: Int, frameCount: Int) {
         FFmpegLog.silence()
         func failure(_ code: Int32, _ what: String) -> MediaError { .unreadable(path: path, reason: "\(what): \(FFmpegLog.describe(code))") }
         var format: UnsafeMutablePointer<AVFormatContext>?
@@ -125,32 +158,31 @@ public enum AudioDecoder {
         guard status >= 0 else { throw failure(status, "cannot open the audio decoder") }
         var packet = av_packet_alloc(), frame = av_frame_alloc()
         var resampler: OpaquePointer?
+        var scratch: [Float] = []
         defer {
             swr_free(&resampler)
             av_frame_free(&frame)
             av_packet_free(&packet)
         }
         guard let packet, let frame else { throw MediaError.unreadable(path: path, reason: "out of memory") }
-        var channels: [[Float]] = []
-        var sampleRate = 0
+        var channelCount = 0, sampleRate = 0, frameCount = 0
 
-        /// Appends one decoded frame's samples to `channels`.
+        /// Hands one decoded frame's samples on, converted to float planar if need be.
         func take(_ frame: UnsafeMutablePointer<AVFrame>) throws {
-            let channelCount = Int(frame.pointee.ch_layout.nb_channels), count = Int(frame.pointee.nb_samples)
-            if channels.isEmpty {
-                guard channelCount > 0, frame.pointee.sample_rate > 0 else { throw MediaError.unreadable(path: path, reason: "no channels or no sample rate") }
-                channels = Array(repeating: [], count: channelCount)
+            let channels = Int(frame.pointee.ch_layout.nb_channels), count = Int(frame.pointee.nb_samples)
+            if channelCount == 0 {
+                guard channels > 0, frame.pointee.sample_rate > 0 else { throw MediaError.unreadable(path: path, reason: "no channels or no sample rate") }
+                channelCount = channels
                 sampleRate = Int(frame.pointee.sample_rate)
             }
-            guard channelCount == channels.count, Int(frame.pointee.sample_rate) == sampleRate else {
+            guard channels == channelCount, Int(frame.pointee.sample_rate) == sampleRate else {
                 throw MediaError.unsupported(path: path, reason: "the channel count or sample rate changes midway through the stream")
             }
+            frameCount += count
+            guard let samples else { return }
             let sampleFormat = AVSampleFormat(frame.pointee.format)
             if sampleFormat == AV_SAMPLE_FMT_FLTP {
-                for channel in 0..<channelCount {
-                    let plane = UnsafeRawPointer(frame.pointee.extended_data[channel]!).assumingMemoryBound(to: Float.self)
-                    channels[channel].append(contentsOf: UnsafeBufferPointer(start: plane, count: count))
-                }
+                samples((0..<channels).map { UnsafeBufferPointer(start: UnsafeRawPointer(frame.pointee.extended_data[$0]!).assumingMemoryBound(to: Float.self), count: count) }, count)
                 return
             }
             if resampler == nil {
@@ -162,17 +194,18 @@ public enum AudioDecoder {
                     throw MediaError.unsupported(path: path, reason: "cannot convert \(name) samples to float")
                 }
             }
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(channelCount * count, 1))
-            defer { scratch.deallocate() }
-            var planes: [UnsafeMutablePointer<UInt8>?] = (0..<channelCount).map {
-                UnsafeMutableRawPointer(scratch + $0 * count).assumingMemoryBound(to: UInt8.self)
-            }
-            let converted = frame.pointee.extended_data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: channelCount) { source in
-                swr_convert(resampler, &planes, Int32(count), source, Int32(count))
-            }
-            guard converted >= 0 else { throw failure(converted, "sample conversion failed") }
-            for channel in 0..<channelCount {
-                channels[channel].append(contentsOf: UnsafeBufferPointer(start: scratch + channel * count, count: Int(converted)))
+            if scratch.count < channels * count { scratch = [Float](repeating: 0, count: channels * count) }
+            try scratch.withUnsafeMutableBufferPointer { scratch in
+                var planes: [UnsafeMutablePointer<UInt8>?] = (0..<channels).map {
+                    UnsafeMutableRawPointer(scratch.baseAddress! + $0 * count).assumingMemoryBound(to: UInt8.self)
+                }
+                let converted = frame.pointee.extended_data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: channels) { source in
+                    swr_convert(resampler, &planes, Int32(count), source, Int32(count))
+                }
+                guard converted >= 0 else { throw failure(converted, "sample conversion failed") }
+                // Converting the sample format alone, libswresample holds nothing back.
+                guard converted == count else { throw MediaError.unreadable(path: path, reason: "sample conversion gave \(converted) of \(count) samples") }
+                samples((0..<channels).map { UnsafeBufferPointer(start: scratch.baseAddress! + $0 * count, count: count) }, count)
             }
         }
 
@@ -197,18 +230,18 @@ public enum AudioDecoder {
             let sent = avcodec_send_packet(codec, packet)
             guard sent >= 0 || sent == panda_averror_eagain() else { throw failure(sent, "corrupt audio data") }
         }
-        guard let first = channels.first, !first.isEmpty else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
+        guard frameCount > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
         // A cut-off file decodes to what is left without any decoder error; where the container states the stream's
         // length (MP4/M4A sample tables, an MP3's Xing/LAME frame count), falling well short of it means truncation.
         let timeBase = stream.pointee.time_base
         if format!.pointee.duration_estimation_method == AVFMT_DURATION_FROM_STREAM, stream.pointee.duration > 0, timeBase.den > 0 {
             let declared = Double(stream.pointee.duration) * Double(timeBase.num) / Double(timeBase.den)
-            let decoded = Double(first.count) / Double(sampleRate)
+            let decoded = Double(frameCount) / Double(sampleRate)
             if decoded < 0.95 * declared - 0.05 {
                 throw MediaError.unreadable(
                     path: path, reason: String(format: "ends after %.2f s of the %.2f s its container declares (truncated?)", decoded, declared))
             }
         }
-        return AudioBuffer(sampleRate: sampleRate, channels: channels)
+        return (sampleRate, channelCount, frameCount)
     }
 }

@@ -58,6 +58,16 @@ struct MediaLimitProcessTests {
         #expect(object?["audio"]?.count == 1)
     }
 
+    @Test("an hour of sound decoded by FFmpeg (48 kHz Yamaha ADPCM, which libsndfile refuses; 691 MB as floats) is embedded keeping only its clips")
+    func hourThroughFFmpeg() throws {
+        let folder = TemporaryDirectory()
+        try writeYamahaADPCMWAV(folder.file("hour.wav"), seconds: 3600, rate: 48_000)
+        let result = try embed("--audio", folder.file("hour.wav"))
+        #expect(result.status == 0 && !result.timedOut, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: [[Double]]]
+        #expect(object?["audio"]?.count == 1)
+    }
+
     @Test("a FIFO named .wav is refused at once instead of waiting for a writer")
     func fifo() throws {
         let folder = TemporaryDirectory()
