@@ -110,8 +110,9 @@ public final class WeightFile: @unchecked Sendable {
     public func verify(progress: (Int) -> Void = { _ in }) -> [FormatError] {
         var failures: [FormatError] = []
         var checked = 0
+        // The largest chunk as decoded, not the declared chunk size, which a small tensor may set to 4 GiB.
         let scratch = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: max(tensors.map(\.chunkBytes).max() ?? 1, 1), alignment: 64)
+            byteCount: max(tensors.map { $0.chunks.isEmpty ? 0 : $0.decodedLength(ofChunk: 0) }.max() ?? 1, 1), alignment: 64)
         defer { scratch.deallocate() }
         for tensor in tensors {
             for index in tensor.chunks.indices {

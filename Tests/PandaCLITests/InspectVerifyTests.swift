@@ -100,6 +100,13 @@ struct InspectVerifyTests {
         #expect(result.stderr.contains("truncated"))
     }
 
+    @Test("verify of a 24-byte tensor that declares 2 GiB chunks checks it in 1 GiB of address space (a fuzzer's input: verify asked for the declared chunk size)")
+    func verifyAllocatesDecodedChunks() throws {
+        let result = try Executable.run(
+            "panda-convert", ["verify", fixture("fuzz/panda-chunk-size-2gb.panda")], limits: ProcessLimits(memory: 1 << 30, seconds: 60))
+        #expect(result.status == 0 && result.stdout.contains("1 tensors, 1 chunks, 24 B verified"), "\(result.stdout)\(result.stderr)")
+    }
+
     @Test("--help teaches with examples")
     func helpHasExamples() throws {
         let result = try Executable.run("panda-convert", ["inspect", "--help"])
