@@ -1,4 +1,5 @@
-// A numpy .npy file: magic, header version and length, the header's Python dict, the data's length.
+// A numpy .npy file (depth maps, IMU recordings, job inputs): magic, version, the header's dict literal, dtype,
+// shape and data length, then every value converted.
 import PandaMedia
 
 @_cdecl("LLVMFuzzerTestOneInput")
