@@ -54,13 +54,17 @@ public enum AudioDecoder {
         }
         // Read in blocks, from the start (seeking is not sample-exact in every format), keeping each block's samples
         // that fall in a stretch, split by channel.
+        // The header's frame and channel counts are claims (an 84-byte FLAC may declare 2^36 frames, libsndfile takes
+        // up to 1024 channels): a stretch is reserved only up to 2^20 samples a channel, beyond which it grows with
+        // the samples actually read, and a block holds 2^16 samples whatever the channel count.
         let ranges = keep(frames, Int(info.samplerate))
         var stretches = ranges.map { range in (0..<channels).map { _ in [Float]() } }
-        for (index, range) in ranges.enumerated() { for channel in 0..<channels { stretches[index][channel].reserveCapacity(range.count) } }
-        var block = [Float](repeating: 0, count: 65536 * channels)
+        for (index, range) in ranges.enumerated() { for channel in 0..<channels { stretches[index][channel].reserveCapacity(min(range.count, 1 << 20)) } }
+        let blockFrames = max(65536 / channels, 1)
+        var block = [Float](repeating: 0, count: blockFrames * channels)
         var read = 0
         while read < frames {
-            let count = Int(block.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(min(65536, frames - read))) })
+            let count = Int(block.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(min(blockFrames, frames - read))) })
             guard count > 0 else { break }
             for (index, range) in ranges.enumerated() {
                 let overlap = range.clamped(to: read..<(read + count))

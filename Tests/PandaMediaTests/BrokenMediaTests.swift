@@ -21,6 +21,20 @@ struct BrokenMediaTests {
         #expect(viaFFmpeg.contains(name) && viaFFmpeg.contains("its container declares (truncated?)"), "\(viaFFmpeg)")
     }
 
+    @Test("an 84-byte FLAC declaring 956 million frames is refused as truncated, in 1 GiB of address space (a fuzzer's input: its frame count was reserved)")
+    func declaredFramesAreNotReserved() async {
+        // An exit test: the child process limits its own address space, so a reservation of the declared 3.8 GB fails.
+        await #expect(processExitsWith: .success) {
+            let pages = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ").first.flatMap { Int($0) } ?? 0
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+            limit.rlim_cur = rlim_t(pages * Int(getpagesize()) + (1 << 30))
+            guard setrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0 else { exit(2) }
+            let text = errorMessage { _ = try AudioDecoder.decode(path: fixture("fuzz/sound-flac-declares-2e36-frames.flac")) }
+            exit(text.contains("sound-flac-declares-2e36-frames.flac") && text.contains("truncated?") ? 0 : 1)
+        }
+    }
+
     /// 1000 frames of 16-bit mono at 16 kHz as AU or AIFF (big-endian samples), written here because no fixture tool
     /// is needed for a 24- or 54-byte header.
     private static func bigEndianSound(aiff: Bool) -> Data {
