@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "PandaJobs",
             dependencies: [
-                "PandaInputs", "PandaModels", "PandaMedia", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+                "PandaInputs", "PandaModels", "PandaKernels", "PandaMedia", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(
             name: "PandaConvertTests",
             dependencies: ["PandaConvert", "PandaFormat", "PandaRecipes", "PandaTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaFormat", "PandaTestSupport"]),
+        .testTarget(name: "PandaModelsTests", dependencies: ["PandaModels", "PandaKernels", "PandaFormat", "PandaTestSupport"]),
         .testTarget(name: "PandaMediaTests", dependencies: ["PandaMedia", "PandaTestSupport"]),
         .testTarget(name: "PandaJobsTests", dependencies: ["PandaJobs", "PandaInputs", "PandaModels", "PandaMedia", "PandaFormat", "PandaTestSupport"]),
         .testTarget(

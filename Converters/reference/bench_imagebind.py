@@ -2,9 +2,10 @@
 
   python bench_imagebind.py make DIR            writes DIR/imagebind_huge.pth (random, seeded, f32 state_dict)
                                                 and DIR/inputs/{vision,audio}.npy (8 items each, seeded)
-  python bench_imagebind.py run DIR THREADS REPEATS
+  python bench_imagebind.py run DIR THREADS REPEATS [f32|bf16]
                                                 loads the checkpoint, times vision and audio at batch 1 and 8,
-                                                prints one JSON object
+                                                prints one JSON object; bf16 casts the model and the inputs to
+                                                torch.bfloat16 first (its CPU matmuls then run through oneDNN)
 
 Images/s counts images; audio clips/s counts 2-second clips (an audio item is 3 clips, as data.py makes them)."""
 import json
@@ -34,7 +35,7 @@ def make(directory):
     numpy.save(os.path.join(directory, "inputs", "audio.npy"), torch.randn(8, 3, 1, 128, 204, generator=generator).numpy())
 
 
-def run(directory, threads, repeats):
+def run(directory, threads, repeats, dtype):
     torch.set_num_threads(threads)
     imagebind_model, _ = import_imagebind()
     ModalityType = imagebind_model.ModalityType
@@ -42,13 +43,15 @@ def run(directory, threads, repeats):
     model = imagebind_model.imagebind_huge(pretrained=False)
     model.load_state_dict(torch.load(os.path.join(directory, "imagebind_huge.pth"), map_location="cpu", mmap=True))
     model.eval()
+    if dtype == "bf16":
+        model = model.to(torch.bfloat16)
     load_seconds = time.perf_counter() - start
     inputs = {name: torch.from_numpy(numpy.load(os.path.join(directory, "inputs", f"{name}.npy"))) for name in ["vision", "audio"]}
-    results = {"load_seconds": load_seconds, "threads": threads}
+    results = {"load_seconds": load_seconds, "threads": threads, "torch": torch.__version__}
     with torch.no_grad():
         for name, modality, per_item in [("vision", ModalityType.VISION, 1), ("audio", ModalityType.AUDIO, 3)]:
             for batch in (1, 8):
-                x = inputs[name][:batch]
+                x = inputs[name][:batch].to(torch.bfloat16 if dtype == "bf16" else torch.float32)
                 model({modality: x})  # warm-up
                 best = float("inf")
                 for _ in range(repeats):
@@ -56,7 +59,8 @@ def run(directory, threads, repeats):
                     output = model({modality: x})[modality]
                     best = min(best, time.perf_counter() - start)
                 results[f"{name}_batch{batch}_per_second"] = batch * per_item / best
-                numpy.save(os.path.join(directory, f"torch_{name}_batch{batch}.npy"), output.numpy())
+                prefix = "torch" if dtype == "f32" else f"torch_{dtype}"
+                numpy.save(os.path.join(directory, f"{prefix}_{name}_batch{batch}.npy"), output.float().numpy())
     results["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps(results))
 
@@ -65,4 +69,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
     else:
-        run(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        run(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "f32")

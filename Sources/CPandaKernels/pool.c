@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-enum job_kind { JOB_MATVEC, JOB_MATVEC_MANY, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE };
+enum job_kind { JOB_MATVEC, JOB_MATVEC_MANY, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE, JOB_TO_BF16, JOB_QUANTIZE_U8, JOB_DEQUANTIZE_S32 };
 
 struct panda_pool {
     int threads;
@@ -30,8 +30,15 @@ struct panda_pool {
     size_t count, y_stride;
     // LayerNorm jobs only.
     float eps;
-    // bf16 matrix–matrix jobs only.
+    // bf16 matrix–matrix and dequantizing jobs only.
     float beta;
+    // Jobs converting activations for oneDNN (encoder_rows.c) only.
+    void *out;
+    float *row_scales;
+    int32_t *row_zero_points;
+    const float *col_scales;
+    const int32_t *col_sums;
+    int levels;
     // Threads take pieces of the row range in turn until none is left, so one that starts late or runs slower
     // does less: with equal halves the calling thread waited for the worker (docs/benchmarks.md, "Figures behind
     // choices in the code").
@@ -58,6 +65,13 @@ static void run_range(panda_pool *pool, size_t begin, size_t end) {
         panda_bias_gelu(pool->y, pool->x, pool->cols, begin, end);
     } else if (pool->kind == JOB_SILU_GATE) {
         panda_silu_gate(pool->y, pool->x, pool->cols, begin, end);
+    } else if (pool->kind == JOB_TO_BF16) {
+        panda_f32_to_bf16_rows(pool->x, pool->cols, pool->out, begin, end);
+    } else if (pool->kind == JOB_QUANTIZE_U8) {
+        panda_quantize_u8_rows(pool->x, pool->cols, pool->out, pool->row_scales, pool->row_zero_points, pool->levels, begin, end);
+    } else if (pool->kind == JOB_DEQUANTIZE_S32) {
+        panda_dequantize_s32_rows(pool->w, pool->cols, pool->row_scales, pool->row_zero_points, pool->col_scales, pool->col_sums,
+                                  pool->y, pool->y_stride, pool->beta, begin, end);
     } else {
         panda_softmax(pool->y, pool->cols, begin, end);
     }
@@ -230,4 +244,30 @@ void panda_pool_softmax(panda_pool *pool, float *scores, size_t columns, size_t 
 
 void panda_pool_silu_gate(panda_pool *pool, float *gate, const float *up, size_t width, size_t rows) {
     run_job(pool, JOB_SILU_GATE, PANDA_F32, NULL, up, gate, width, 0, rows);
+}
+
+// The conversions for oneDNN count as f32 rows for the serial threshold, as the element-wise jobs do.
+void panda_pool_f32_to_bf16(panda_pool *pool, const float *x, size_t cols, uint16_t *out, size_t rows) {
+    pool->out = out;
+    run_job(pool, JOB_TO_BF16, PANDA_F32, NULL, x, NULL, cols, 0, rows);
+}
+
+void panda_pool_quantize_u8(panda_pool *pool, const float *x, size_t cols, uint8_t *q, float *scales, int32_t *zero_points, int levels,
+                            size_t rows) {
+    pool->out = q;
+    pool->row_scales = scales;
+    pool->row_zero_points = zero_points;
+    pool->levels = levels;
+    run_job(pool, JOB_QUANTIZE_U8, PANDA_F32, NULL, x, NULL, cols, 0, rows);
+}
+
+void panda_pool_dequantize_s32(panda_pool *pool, const int32_t *acc, size_t cols, const float *row_scales, const int32_t *row_zero_points,
+                               const float *col_scales, const int32_t *col_sums, float *y, size_t y_stride, float beta, size_t rows) {
+    pool->row_scales = (float *)row_scales;
+    pool->row_zero_points = (int32_t *)row_zero_points;
+    pool->col_scales = col_scales;
+    pool->col_sums = col_sums;
+    pool->y_stride = y_stride;
+    pool->beta = beta;
+    run_job(pool, JOB_DEQUANTIZE_S32, PANDA_F32, acc, NULL, y, cols, 0, rows);
 }

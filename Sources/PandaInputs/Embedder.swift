@@ -1,4 +1,5 @@
 import Foundation
+import PandaKernels
 import PandaModels
 
 /// ImageBind with its CLIP vocabulary: embeds prepared inputs one forward pass each, so that an input's embedding
@@ -16,12 +17,12 @@ public final class Embedder: @unchecked Sendable {
         tokenizer = try CLIPTokenizer(weights: model.weights)
     }
 
-    public convenience init(path: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public convenience init(path: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount, precision: EncoderPrecision = .f32) throws {
         let weights = try ModelWeights(path: path)
         guard weights.metadata.family == "imagebind" else {
             throw ModelError.badConfig(path: path, reason: "is a \(weights.metadata.family) model; an ImageBind model (panda-convert --recipe imagebind-huge) is needed")
         }
-        try self.init(model: ImageBind(weights: weights, threads: threads))
+        try self.init(model: ImageBind(weights: weights, threads: threads, precision: precision))
     }
 
     /// One embedding per input, in order: what `ImageBindModel.forward` returns for it (normalized, logit-scaled,

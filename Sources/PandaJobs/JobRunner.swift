@@ -1,6 +1,7 @@
 import Foundation
 import PandaFormat
 import PandaMedia
+import PandaKernels
 import PandaModels
 
 public struct RunOptions: Sendable {
@@ -16,6 +17,8 @@ public struct RunOptions: Sendable {
     public var decodeBatch: Int?
     /// Only the first this many items (after sharding), to try a job on a big archive.
     public var limit: Int?
+    /// What ImageBind's linear layers multiply in; embeddings of another precision are cached apart.
+    public var precision: EncoderPrecision = .f32
     /// Only these cells and the cells they need.
     public var cells: [String]?
     /// Checked between items: once it holds a signal, the run commits nothing more, writes its outputs and returns.
@@ -130,12 +133,15 @@ public final class JobRunner {
         let started = Date()
         for (role, path) in modelPaths { modelFingerprints[role] = try Fingerprint.ofModel(path) }
         try verifyModelsOnce()
-        embeddings = EmbeddingService(store: store, modelFingerprint: modelFingerprints["imagebind"] ?? "", loadEmbedder: embedder)
+        // f32 keeps the key it always had, so earlier runs' embeddings are found again.
+        let precisionTag = options.precision == .f32 ? "" : "/" + options.precision.rawValue
+        embeddings = EmbeddingService(store: store, modelFingerprint: (modelFingerprints["imagebind"] ?? "") + precisionTag, loadEmbedder: embedder)
         cellOrder = try options.cells.map(plan.cells(needing:)) ?? plan.order
         let jobText = (try? String(contentsOfFile: plan.job.path, encoding: .utf8)) ?? ""
         // Parameters set on the command line and a subset of cells make other records than the job file alone.
         var settings = plan.job.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         if options.cells != nil { settings.append("cells=" + cellOrder.map(\.name).joined(separator: ",")) }
+        if options.precision != .f32 { settings.append("precision=" + options.precision.rawValue) }
         jobFingerprint = Fingerprint.of([jobText] + modelFingerprints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + settings)
 
         var items = plan.items.filter { options.shard?.contains($0.id) ?? true }
@@ -327,7 +333,7 @@ public final class JobRunner {
     private func embedder() throws -> Embedder {
         if let embedderStorage { return embedderStorage }
         guard let path = plan.imagebindPath else { throw JobRunError.cell("models", "no ImageBind model given") }
-        let embedder = try Embedder(path: path, threads: options.threads)
+        let embedder = try Embedder(path: path, threads: options.threads, precision: options.precision)
         embedderStorage = embedder
         return embedder
     }

@@ -10,6 +10,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let bytes: UnsafeRawBufferPointer
+    /// A copy in oneDNN's layout for bf16 or int8 products (`packed(for:threads:pool:)`); nil multiplies the stored weights.
+    public private(set) var packed: PackedMatrix?
 
     public init(dtype: DType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) {
         precondition([.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8].contains(dtype), "no matrix kernels for \(dtype)")
@@ -20,6 +22,15 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rows = rows
         self.columns = columns
         self.bytes = bytes
+    }
+
+    /// This weight with a packed copy for `precision` (itself for f32): its matrix–matrix products through
+    /// `multiply(count:_:into:outputStride:beta:pool:workspace:)` then run in that precision.
+    public func packed(for precision: EncoderPrecision, threads: Int, pool: ThreadPool) throws -> WeightMatrix {
+        guard precision != .f32 else { return self }
+        var copy = self
+        copy.packed = try PackedMatrix(self, precision: precision, threads: threads, pool: pool)
+        return copy
     }
 
     public static func rowBytes(_ dtype: DType, _ columns: Int) -> Int { panda_row_bytes(Int32(dtype.rawValue), columns) }
@@ -126,19 +137,45 @@ public final class MatrixWorkspace: @unchecked Sendable {
         tile = .allocate(capacity: tileFloats)
     }
 
-    deinit { tile.deallocate() }
+    deinit {
+        tile.deallocate()
+        for buffer in scratchBuffers { buffer.pointer.deallocate() }
+    }
+
+    /// oneDNN products' buffers (activations converted, their scales, int8 sums), kept and grown as needed.
+    private var scratchBuffers: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
+
+    /// Scratch buffer number `slot` with room for at least `bytes`; its earlier contents are not kept.
+    func scratch(_ slot: Int, bytes: Int) -> UnsafeMutableRawPointer {
+        while scratchBuffers.count <= slot { scratchBuffers.append((.allocate(byteCount: 64, alignment: 64), 64)) }
+        if scratchBuffers[slot].bytes < bytes {
+            scratchBuffers[slot].pointer.deallocate()
+            scratchBuffers[slot] = (.allocate(byteCount: bytes, alignment: 64), bytes)
+        }
+        return scratchBuffers[slot].pointer
+    }
 }
 
 extension WeightMatrix {
-    /// output[count × rows] = input[count × columns] · Wᵀ (+ beta · output), through OpenBLAS: f32 weights in
-    /// place, other dtypes widened to f32 a tile of rows at a time. On the avx512vnni kernel path bf16 weights
-    /// instead multiply the input rounded to bf16 (vdpbf16ps, as llama.cpp does), without widening. `outputStride`
-    /// is the distance between output rows (default `rows`).
+    /// output[count × rows] = input[count × columns] · Wᵀ (+ beta · output): through oneDNN in the packed copy's
+    /// precision when there is one; otherwise through OpenBLAS, f32 weights in place, other dtypes widened to f32 a
+    /// tile of rows at a time. On the avx512vnni kernel path bf16 weights instead multiply the input rounded to
+    /// bf16 (vdpbf16ps, as llama.cpp does), without widening. `outputStride` is the distance between output rows
+    /// (default `rows`).
     public func multiply(
         count: Int, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, outputStride: Int? = nil,
         beta: Float = 0, pool: ThreadPool, workspace: MatrixWorkspace
     ) {
         let stride = outputStride ?? rows
+        if let packed {
+            do {
+                try packed.multiply(count: count, input, into: output, outputStride: stride, beta: beta, pool: pool, workspace: workspace)
+                return
+            } catch {
+                // A row count oneDNN could not plan (never seen): this product runs in f32 instead, once said.
+                Self.warnOnce("\(error); this \(count)-row product runs in f32")
+            }
+        }
         // The workspace holds the bf16 input (2 bytes per value) when it fits.
         if dtype == .bf16, count * columns <= 2 * workspace.tileFloats,
            panda_pool_matmul_bf16(pool.pool, bytes.baseAddress, input, workspace.tile, output, count, rows, columns, stride, beta) != 0 {
@@ -158,6 +195,17 @@ extension WeightMatrix {
             BLAS.sgemm(m: count, n: tileCount, k: columns, a: input, b: workspace.tile, transposeB: true, beta: beta, c: output + start, ldc: stride)
             start += tileCount
         }
+    }
+}
+
+extension WeightMatrix {
+    private static let warned = NSLock()
+    nonisolated(unsafe) private static var warnings: Set<String> = []
+
+    static func warnOnce(_ message: String) {
+        warned.lock()
+        defer { warned.unlock() }
+        if warnings.insert(message).inserted { FileHandle.standardError.write(Data("panda: \(message)\n".utf8)) }
     }
 }
 

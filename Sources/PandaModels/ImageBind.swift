@@ -89,13 +89,22 @@ public final class ImageBind: @unchecked Sendable {
     let encoders: [Modality: ModalityEncoder]
     let pool: ThreadPool
 
-    public convenience init(path: String, threads: Int = ThreadPool.coreCount) throws {
-        try self.init(weights: ModelWeights(path: path), threads: threads)
+    /// What the trunks' linear layers multiply in; bf16 and int8 pack each modality's weights on its first use.
+    public let precision: EncoderPrecision
+    private let threads: Int
+    private var packedEncoders: [Modality: ModalityEncoder] = [:]
+    private let packing = NSLock()
+
+    public convenience init(path: String, threads: Int = ThreadPool.coreCount, precision: EncoderPrecision = .f32) throws {
+        try self.init(weights: ModelWeights(path: path), threads: threads, precision: precision)
     }
 
-    public init(weights: ModelWeights, threads: Int = ThreadPool.coreCount) throws {
+    public init(weights: ModelWeights, threads: Int = ThreadPool.coreCount, precision: EncoderPrecision = .f32) throws {
         config = try weights.config(ImageBindConfig.self, family: "imagebind")
         self.weights = weights
+        self.threads = max(1, threads)
+        self.precision = precision
+        if let reason = precision.unavailableReason { throw ModelError.badInput(reason: "precision \(precision): \(reason)") }
         pool = ThreadPool(threads: threads)
         BLAS.threadCount = max(1, threads)  // its GEMMs are OpenBLAS's, whose own threads default to every core
         var encoders: [Modality: ModalityEncoder] = [:]
@@ -105,10 +114,21 @@ public final class ImageBind: @unchecked Sendable {
         self.encoders = encoders
     }
 
+    /// The modality's encoder, its trunk packed for `precision` the first time it is asked for.
+    func encoder(_ modality: Modality) throws -> ModalityEncoder {
+        guard precision != .f32 else { return encoders[modality]! }
+        packing.lock()
+        defer { packing.unlock() }
+        if let packed = packedEncoders[modality] { return packed }
+        let packed = try encoders[modality]!.packed(for: precision, threads: threads, pool: pool)
+        packedEncoders[modality] = packed
+        return packed
+    }
+
     /// Embeddings of a batch, [B][out_embed_dim], as `ImageBindModel.forward` returns them (postprocessed; inputs
     /// with a clip axis averaged over their clips).
     public func embed(_ input: ModalityInput) throws -> [[Float]] {
-        let encoder = encoders[input.modality]!
+        let encoder = try encoder(input.modality)
         switch input {
         case .text(let ids):
             for (index, row) in ids.enumerated() where row.count != 77 || row.contains(where: { $0 < 0 || $0 >= 49408 }) {
@@ -167,7 +187,7 @@ struct ModalityEncoder {
     let positions: [Float]  // pos_embed [tokens × width]
     let tokens: Int
     let preTransformerNorm: LayerNorm?  // modality_trunks.vision.pre_transformer_layer.0
-    let blocks: [TransformerBlock]  // modality_trunks.<m>.blocks.N
+    private(set) var blocks: [TransformerBlock]  // modality_trunks.<m>.blocks.N
     let headNorm: LayerNorm  // modality_heads.<m>.0, or modality_heads.text.proj.0
     let headProjection: WeightMatrix  // modality_heads.<m>.2 (imu: .3; text: proj.1)
     let logitScale: Float?  // exp(modality_postprocessors.<m>.1.log_logit_scale), clipped at 100
@@ -240,6 +260,13 @@ struct ModalityEncoder {
             let logScale = try weights.floats("modality_postprocessors.\(modality.rawValue).1.log_logit_scale", shape: [])[0]
             logitScale = min(exp(logScale), 100)
         }
+    }
+
+    /// This encoder with its blocks' linear layers packed for `precision` (see `WeightMatrix.packed`).
+    func packed(for precision: EncoderPrecision, threads: Int, pool: ThreadPool) throws -> ModalityEncoder {
+        var copy = self
+        copy.blocks = try blocks.map { try $0.packed(for: precision, threads: threads, pool: pool) }
+        return copy
     }
 
     /// Embeds a batch: tokens → blocks → head → normalize and scale.
@@ -404,12 +431,12 @@ struct BlockScratch {
 struct TransformerBlock {
     let width: Int, heads: Int
     let norm1, norm2: LayerNorm  // norm_1, norm_2 (eps 1e-6)
-    let inProjection: WeightMatrix  // attn.in_proj_weight [3D, D]: rows Wq; Wk; Wv
+    private(set) var inProjection: WeightMatrix  // attn.in_proj_weight [3D, D]: rows Wq; Wk; Wv
     let inProjectionBias: [Float]  // attn.in_proj_bias
-    let outProjection: WeightMatrix  // attn.out_proj.weight
+    private(set) var outProjection: WeightMatrix  // attn.out_proj.weight
     let outProjectionBias: [Float]
     let biasK, biasV: [Float]?  // attn.bias_k, attn.bias_v [1, 1, D]
-    let fc1, fc2: WeightMatrix  // mlp.fc1 [4D, D], mlp.fc2 [D, 4D]
+    private(set) var fc1, fc2: WeightMatrix  // mlp.fc1 [4D, D], mlp.fc2 [D, 4D]
     let fc1Bias, fc2Bias: [Float]
 
     init(prefix: String, width: Int, heads: Int, biasKV: Bool, weights: ModelWeights) throws {
@@ -430,6 +457,15 @@ struct TransformerBlock {
         fc1Bias = try weights.floats(prefix + "mlp.fc1.bias", shape: [4 * width])
         fc2 = try weights.matrix(prefix + "mlp.fc2.weight", rows: width, columns: 4 * width)
         fc2Bias = try weights.floats(prefix + "mlp.fc2.bias", shape: [width])
+    }
+
+    func packed(for precision: EncoderPrecision, threads: Int, pool: ThreadPool) throws -> TransformerBlock {
+        var copy = self
+        copy.inProjection = try inProjection.packed(for: precision, threads: threads, pool: pool)
+        copy.outProjection = try outProjection.packed(for: precision, threads: threads, pool: pool)
+        copy.fc1 = try fc1.packed(for: precision, threads: threads, pool: pool)
+        copy.fc2 = try fc2.packed(for: precision, threads: threads, pool: pool)
+        return copy
     }
 
     /// matrix[row] += bias for every row (through pointers: these loops run over every activation). The block

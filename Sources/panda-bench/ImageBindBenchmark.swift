@@ -9,7 +9,7 @@ import PandaModels
 struct ImageBindBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imagebind",
-        abstract: "ImageBind huge encoders against PyTorch: images/s and audio clips/s at batch 1 and 8.",
+        abstract: "ImageBind huge encoders against PyTorch f32 and bf16: images/s and audio clips/s at batch 1 and 8.",
         discussion: """
             Needs the reference Python environment (Converters/reference/requirements.txt). The random checkpoint \
             (4.5 GB) and inputs are made once in --directory by Converters/reference/bench_imagebind.py; each \
@@ -32,8 +32,11 @@ struct ImageBindBenchmark: ParsableCommand {
     @Option(help: "Timed passes per measurement (the best is reported), after one warm-up.")
     var repeats = 2
 
-    @Option(parsing: .upToNextOption, help: "Panda dtypes to measure.")
-    var dtypes = ["f32", "bf16"]
+    @Option(parsing: .upToNextOption, help: "Panda dtypes (stored weights) to measure.")
+    var dtypes = ["f32"]
+
+    @Option(parsing: .upToNextOption, help: "Precisions of ImageBind's products to measure on each dtype (f32, bf16, int8).")
+    var precisions: [EncoderPrecision] = [.f32, .bf16, .int8]
 
     func run() throws {
         let tool = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -44,13 +47,17 @@ struct ImageBindBenchmark: ParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             guard try ChildProcess.run([python, script, "make", directory]).status == 0 else { throw ValidationError("bench_imagebind.py make failed") }
         }
-        print("PyTorch \(threads) thread(s) …")
-        let torchOutput = (directory as NSString).appendingPathComponent("torch.json")
-        let torchRun = try ChildProcess.run([python, script, "run", directory, String(threads), String(repeats)], standardOutput: torchOutput)
-        guard torchRun.status == 0, let torch = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: torchOutput))) as? [String: Double] else {
-            throw ValidationError("bench_imagebind.py run failed")
+        var peers: [(String, [String: Double], Int)] = []
+        for torchDType in ["f32", "bf16"] {
+            print("PyTorch \(torchDType), \(threads) thread(s) …")
+            let torchOutput = (directory as NSString).appendingPathComponent("torch-\(torchDType).json")
+            let torchRun = try ChildProcess.run([python, script, "run", directory, String(threads), String(repeats), torchDType], standardOutput: torchOutput)
+            guard torchRun.status == 0, let torch = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: torchOutput))) as? [String: Any] else {
+                throw ValidationError("bench_imagebind.py run failed for \(torchDType)")
+            }
+            peers.append(("PyTorch \(torch["torch"] as? String ?? "") \(torchDType == "f32" ? "eager f32" : "bf16 (model.to(torch.bfloat16))")", torch.compactMapValues { $0 as? Double }, torchRun.peakResidentBytes))
         }
-        var rows: [(String, [String: Double], Int)] = [("PyTorch eager f32", torch, torchRun.peakResidentBytes)]
+        var rows: [(String, [String: Double], Int)] = []
         for dtype in dtypes {
             let model = (directory as NSString).appendingPathComponent("imagebind-huge-\(dtype).panda")
             if !FileManager.default.fileExists(atPath: model) {
@@ -59,26 +66,33 @@ struct ImageBindBenchmark: ParsableCommand {
                                "--recipe", "imagebind-huge", "-o", model] + (dtype == "f32" ? [] : ["--dtype", dtype])
                 guard try ChildProcess.run(convert, quietly: true).status == 0 else { throw ValidationError("panda-convert failed for \(dtype)") }
             }
-            print("Panda \(dtype), \(threads) thread(s) …")
-            let output = (directory as NSString).appendingPathComponent("panda-\(dtype).json")
-            let worker = try ChildProcess.run(
-                [CommandLine.arguments[0], "imagebind-worker", "--model", model, "--directory", directory, "--threads", String(threads), "--repeats", String(repeats)],
-                standardOutput: output)
-            guard worker.status == 0, let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Double] else {
-                throw ValidationError("the Panda worker failed for \(dtype)")
+            for precision in precisions {
+                print("Panda \(dtype) weights, \(precision) products, \(threads) thread(s) …")
+                let output = (directory as NSString).appendingPathComponent("panda-\(dtype)-\(precision).json")
+                let worker = try ChildProcess.run(
+                    [CommandLine.arguments[0], "imagebind-worker", "--model", model, "--directory", directory, "--threads", String(threads), "--repeats", String(repeats),
+                     "--precision", precision.rawValue],
+                    standardOutput: output)
+                guard worker.status == 0, let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Double] else {
+                    throw ValidationError("the Panda worker failed for \(dtype) \(precision)")
+                }
+                rows.append(("Panda \(dtype) weights, \(precision)", result, worker.peakResidentBytes))
             }
-            rows.append(("Panda \(dtype)", result, worker.peakResidentBytes))
         }
-        print("\n| | images/s b1 | images/s b8 | audio clips/s b1 | audio clips/s b8 | load s | peak RSS GB | max abs diff vs PyTorch |")
+        print("\nCPU: \(KernelPath.summary); oneDNN \(OneDNN.version) \(OneDNN.instructionSet); OpenBLAS \(OpenBLASCore.name)")
+        print("Panda's figures: per second (× PyTorch f32, × PyTorch bf16).\n")
+        print("| | images/s b1 | images/s b8 | audio clips/s b1 | audio clips/s b8 | load s | peak RSS GB | lowest cosine to PyTorch f32 |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         let keys = ["vision_batch1_per_second", "vision_batch8_per_second", "audio_batch1_per_second", "audio_batch8_per_second"]
-        for (name, result, peak) in rows {
+        let (f32Peer, bf16Peer) = (peers[0].1, peers[1].1)
+        for (name, result, peak) in peers + rows {
             let speeds = keys.map { key -> String in
                 let value = result[key] ?? 0
-                return name.hasPrefix("PyTorch") ? String(format: "%.2f", value) : String(format: "%.2f (%.2f×)", value, value / (torch[key] ?? 1))
+                return name.hasPrefix("PyTorch") ? String(format: "%.2f", value)
+                    : String(format: "%.2f (%.2f×, %.2f×)", value, value / (f32Peer[key] ?? 1), value / (bf16Peer[key] ?? 1))
             }
-            let difference = result["max_abs_difference"].map { String(format: "%.1e", $0) } ?? "—"
-            print("| \(name) | " + speeds.joined(separator: " | ") + String(format: " | %.1f | %.2f | ", result["load_seconds"] ?? 0, Double(peak) / 1e9) + difference + " |")
+            let cosine = result["lowest_cosine"].map { String(format: "%.6f", $0) } ?? "—"
+            print("| \(name) | " + speeds.joined(separator: " | ") + String(format: " | %.1f | %.2f | ", result["load_seconds"] ?? 0, Double(peak) / 1e9) + cosine + " |")
         }
     }
 }
@@ -91,20 +105,21 @@ struct ImageBindWorker: ParsableCommand {
     @Option var directory: String
     @Option var threads: Int
     @Option var repeats: Int
+    @Option var precision: EncoderPrecision = .f32
 
     func run() throws {
         BLAS.threadCount = threads
         let start = Date()
-        let imagebind = try ImageBind(path: model, threads: threads)
+        let imagebind = try ImageBind(path: model, threads: threads, precision: precision)
         var result: [String: Double] = ["load_seconds": Date().timeIntervalSince(start)]
-        var difference: Float = 0
+        var difference: Float = 0, lowestCosine = 1.0
         for (name, perItem) in [("vision", 1), ("audio", 3)] {
             let inputs = try NPYArray(path: (directory as NSString).appendingPathComponent("inputs/\(name).npy"))
             let itemSize = inputs.values.count / inputs.shape[0]
             for batch in [1, 8] {
                 let tensor = FloatTensor(shape: [batch] + inputs.shape.dropFirst(), values: Array(inputs.values.prefix(batch * itemSize)))
                 let input: ModalityInput = name == "vision" ? .vision(tensor) : .audio(tensor)
-                var output = try imagebind.embed(input)  // warm-up
+                var output = try imagebind.embed(input)  // warm-up (and, for bf16 and int8, the packing of the weights)
                 var best = Double.infinity
                 for _ in 0..<repeats {
                     let passStart = Date()
@@ -113,6 +128,13 @@ struct ImageBindWorker: ParsableCommand {
                 }
                 result["\(name)_batch\(batch)_per_second"] = Double(batch * perItem) / best
                 let reference = try NPYArray(path: (directory as NSString).appendingPathComponent("torch_\(name)_batch\(batch).npy"))
+                let width = reference.values.count / batch
+                for (index, embedding) in output.enumerated() {
+                    let expected = reference.values[(index * width)..<((index + 1) * width)]
+                    let dot = zip(embedding, expected).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let norms = (embedding.reduce(0.0) { $0 + Double($1) * Double($1) } * expected.reduce(0.0) { $0 + Double($1) * Double($1) }).squareRoot()
+                    lowestCosine = min(lowestCosine, dot / norms)
+                }
                 for (a, b) in zip(output.flatMap { $0 }, reference.values) {
                     // max() would pass over a NaN and report the other values' difference.
                     guard !a.isNaN else { throw ValidationError("Panda's \(name) embeddings at batch \(batch) contain NaN") }
@@ -121,6 +143,9 @@ struct ImageBindWorker: ParsableCommand {
             }
         }
         result["max_abs_difference"] = Double(difference)
+        result["lowest_cosine"] = lowestCosine
         print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
     }
 }
+
+extension EncoderPrecision: ExpressibleByArgument {}

@@ -24,6 +24,8 @@ struct PandaGPTOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var encoder: EncoderOptions
+
     func validate() throws {
         guard !media.files.isEmpty else { throw ValidationError("give at least one --image, --video, --audio, --depth, --thermal or --imu for PandaGPT's feature token") }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive") }
@@ -38,7 +40,7 @@ struct PandaGPTOptions: ParsableArguments {
     /// Loads both models and embeds the media: every file gives one embedding, and PandaGPT sums their projections
     /// into its one feature token — across modalities as PandaGPT does, and so also for several files of one.
     func load() throws -> (PandaGPT, [[Float]]) {
-        let embedder = try Embedder(path: imagebind, threads: threadCount)
+        let embedder = try Embedder(path: imagebind, threads: threadCount, precision: encoder.precision)
         let embeddings = try embedder.embed(try media.prepared())
         return (try PandaGPT(decoderPath: model, adapterPath: adapter), embeddings)
     }

@@ -47,13 +47,15 @@ struct Embed: ParsableCommand, ReportsErrors {
     @Option(name: .shortAndLong, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var encoder: EncoderOptions
+
     func validate() throws {
         guard !media.files.isEmpty || !texts.isEmpty else { throw ValidationError("give at least one --image, --video, --audio, --text, --depth, --thermal or --imu") }
         if format == .npy && output == nil { throw ValidationError("--format npy needs -o DIRECTORY") }
     }
 
     func run() throws {
-        let embedder = try Embedder(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let embedder = try Embedder(path: model, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, precision: encoder.precision)
         let prepared = try media.prepared() + texts.map { .text($0) }
         let embeddings = try embedder.embed(prepared)
         var byModality: [String: [[Float]]] = [:]

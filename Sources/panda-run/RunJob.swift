@@ -66,6 +66,8 @@ struct RunJob: ParsableCommand {
     @Option(name: .customLong("decode-batch"), help: "Answers a generate cell decodes together, unless the cell sets batch: (default: 8, fewer if their KV cache would pass a quarter of memory).")
     var decodeBatch: Int?
 
+    @OptionGroup var encoder: EncoderOptions
+
     @OptionGroup var limits: ImageLimitOptions
 
     func validate() throws {
@@ -83,6 +85,7 @@ struct RunJob: ParsableCommand {
         options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         options.batchSize = batchSize
         options.decodeBatch = decodeBatch
+        options.precision = encoder.precision
         options.limit = limit
         options.cells = cells.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         options.stop = StopRequest.install { signal in

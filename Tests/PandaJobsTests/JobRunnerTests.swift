@@ -1,6 +1,7 @@
 import Foundation
 import PandaFormat
 import PandaJobs
+import PandaKernels
 import PandaMedia
 import PandaModels
 import PandaTestSupport
@@ -265,6 +266,21 @@ struct JobRunnerTests {
         #expect(try NPYArray(path: directory.file("out/scene.npy")).values == before.values)
         #expect(throws: JobRunError.self) { try plan(setting: ["wieght=2"]) }
         #expect(throws: JobRunError.self) { try plan(setting: ["weight"]) }
+    }
+
+    @Test("--precision int8 embeds again instead of taking f32 embeddings from the cache, and its records stand apart; back at f32 the first records and embeddings return from the cache",
+          .enabled(if: EncoderPrecision.int8.unavailableReason == nil, "oneDNN's int8 products need AVX2"))
+    func precisionKeepsItsOwnCache() throws {
+        let first = try run(job())
+        let f32Scene = try NPYArray(path: directory.file("out/scene.npy"))
+        let int8 = try run(job()) { $0.precision = .int8 }
+        #expect(first.succeeded == 2 && int8.skipped == 0 && int8.succeeded == 2 && int8.modelRuns > 0, "\(int8)")
+        let int8Scene = try NPYArray(path: directory.file("out/scene.npy"))
+        #expect(int8Scene.values != f32Scene.values)
+        #expect(cosineSimilarity(int8Scene.values, f32Scene.values) >= 0.999)
+        let back = try run(job())
+        #expect(back.skipped == 0 && back.modelRuns == 0, "\(back)")
+        #expect(try NPYArray(path: directory.file("out/scene.npy")).values == f32Scene.values)
     }
 
     @Test("--limit runs the first N items; --cells runs only those cells and what they need, and the full job then runs the rest")

@@ -95,6 +95,19 @@ void panda_softmax(float *scores, size_t columns, size_t row_begin, size_t row_e
 // gate = SiLU(gate) · up, element-wise over rows [row_begin, row_end) of two row-major matrices (LLaMA's MLP).
 void panda_silu_gate(float *gate, const float *up, size_t width, size_t row_begin, size_t row_end);
 
+// Rows [row_begin, row_end) of a row-major f32 matrix rounded to bf16 (nearest even), for oneDNN's bf16 products.
+void panda_f32_to_bf16_rows(const float *x, size_t cols, uint16_t *out, size_t row_begin, size_t row_end);
+// Rows [row_begin, row_end) quantized each on its own to unsigned integers 0…levels − 1 (256, or 128 where the
+// int8 product could saturate): q = round(x / scale) + zero_point, the range [min(x, 0), max(x, 0)] mapped onto
+// the levels, as PyTorch's dynamic quantization does per tensor.
+void panda_quantize_u8_rows(const float *x, size_t cols, uint8_t *q, float *scales, int32_t *zero_points, int levels,
+                            size_t row_begin, size_t row_end);
+// y[r × y_stride + n] = beta · y[…] + row_scales[r] · col_scales[n] · (acc[r × cols + n] − row_zero_points[r] ·
+// col_sums[n]) over rows [row_begin, row_end): an int8 product back in floats; beta 0 never reads y.
+void panda_dequantize_s32_rows(const int32_t *acc, size_t cols, const float *row_scales, const int32_t *row_zero_points,
+                               const float *col_scales, const int32_t *col_sums, float *y, size_t y_stride, float beta,
+                               size_t row_begin, size_t row_end);
+
 // Bytes of one row of `cols` elements.
 size_t panda_row_bytes(int dtype, size_t cols);
 
@@ -127,6 +140,13 @@ void panda_pool_layer_norm(panda_pool *pool, float *values, const float *weight,
 void panda_pool_bias_gelu(panda_pool *pool, float *values, const float *bias, size_t width, size_t rows);
 void panda_pool_softmax(panda_pool *pool, float *scores, size_t columns, size_t rows);
 void panda_pool_silu_gate(panda_pool *pool, float *gate, const float *up, size_t width, size_t rows);
+
+// panda_f32_to_bf16_rows, panda_quantize_u8_rows and panda_dequantize_s32_rows over `rows` rows, split across the pool.
+void panda_pool_f32_to_bf16(panda_pool *pool, const float *x, size_t cols, uint16_t *out, size_t rows);
+void panda_pool_quantize_u8(panda_pool *pool, const float *x, size_t cols, uint8_t *q, float *scales, int32_t *zero_points, int levels,
+                            size_t rows);
+void panda_pool_dequantize_s32(panda_pool *pool, const int32_t *acc, size_t cols, const float *row_scales, const int32_t *row_zero_points,
+                               const float *col_scales, const int32_t *col_sums, float *y, size_t y_stride, float beta, size_t rows);
 
 #ifdef __cplusplus
 }
