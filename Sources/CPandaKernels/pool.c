@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-enum job_kind { JOB_MATVEC, JOB_MATVEC_MANY, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE, JOB_TO_BF16, JOB_QUANTIZE_U8, JOB_DEQUANTIZE_S32 };
+enum job_kind { JOB_MATVEC, JOB_MATVEC_MANY, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE, JOB_TO_BF16, JOB_QUANTIZE_U8, JOB_QUANTIZE_S8, JOB_DEQUANTIZE_S32 };
 
 struct panda_pool {
     int threads;
@@ -69,6 +69,8 @@ static void run_range(panda_pool *pool, size_t begin, size_t end) {
         panda_f32_to_bf16_rows(pool->x, pool->cols, pool->out, begin, end);
     } else if (pool->kind == JOB_QUANTIZE_U8) {
         panda_quantize_u8_rows(pool->x, pool->cols, pool->out, pool->row_scales, pool->row_zero_points, pool->levels, begin, end);
+    } else if (pool->kind == JOB_QUANTIZE_S8) {
+        panda_quantize_s8_rows(pool->x, pool->cols, pool->out, pool->row_scales, pool->row_zero_points, begin, end);
     } else if (pool->kind == JOB_DEQUANTIZE_S32) {
         panda_dequantize_s32_rows(pool->w, pool->cols, pool->row_scales, pool->row_zero_points, pool->col_scales, pool->col_sums,
                                   pool->y, pool->y_stride, pool->beta, begin, end);
@@ -259,6 +261,13 @@ void panda_pool_quantize_u8(panda_pool *pool, const float *x, size_t cols, uint8
     pool->row_zero_points = zero_points;
     pool->levels = levels;
     run_job(pool, JOB_QUANTIZE_U8, PANDA_F32, NULL, x, NULL, cols, 0, rows);
+}
+
+void panda_pool_quantize_s8(panda_pool *pool, const float *x, size_t cols, int8_t *q, float *scales, int32_t *sums, size_t rows) {
+    pool->out = q;
+    pool->row_scales = scales;
+    pool->row_zero_points = sums;
+    run_job(pool, JOB_QUANTIZE_S8, PANDA_F32, NULL, x, NULL, cols, 0, rows);
 }
 
 void panda_pool_dequantize_s32(panda_pool *pool, const int32_t *acc, size_t cols, const float *row_scales, const int32_t *row_zero_points,

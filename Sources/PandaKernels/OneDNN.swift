@@ -125,22 +125,13 @@ public final class PackedMatrix: @unchecked Sendable {
             let count = min(tileRows, n - start)
             weight.rowsAsFloats(start..<(start + count), into: tile, pool: pool)
             if precision == .bf16 {
-                panda_f32_to_bf16_rows(tile, k, plain.assumingMemoryBound(to: UInt16.self) + start * k, 0, count)
+                panda_pool_f32_to_bf16(pool.pool, tile, k, plain.assumingMemoryBound(to: UInt16.self) + start * k, count)
             } else {
-                let q = plain.assumingMemoryBound(to: Int8.self)
-                for row in 0..<count {
-                    let values = tile + row * k, out = q + (start + row) * k
-                    var largest: Float = 0
-                    for i in 0..<k { largest = max(largest, abs(values[i])) }
-                    let scale = largest > 0 && largest.isFinite ? largest / 127 : 1
-                    var sum: Int32 = 0
-                    for i in 0..<k {
-                        let v = Int8(max(-127, min(127, (values[i] / scale).rounded(.toNearestOrEven))))
-                        out[i] = v
-                        sum += Int32(v)
+                scales.withUnsafeMutableBufferPointer { scales in
+                    sums.withUnsafeMutableBufferPointer { sums in
+                        panda_pool_quantize_s8(
+                            pool.pool, tile, k, plain.assumingMemoryBound(to: Int8.self) + start * k, scales.baseAddress! + start, sums.baseAddress! + start, count)
                     }
-                    scales[start + row] = scale
-                    sums[start + row] = sum
                 }
             }
             start += count

@@ -114,6 +114,9 @@ public final class ImageBind: @unchecked Sendable {
         self.encoders = encoders
     }
 
+    /// Packs the modality's trunk for `precision` now rather than at its first embedding (nothing for f32).
+    public func prepare(_ modality: Modality) throws { _ = try encoder(modality) }
+
     /// The modality's encoder, its trunk packed for `precision` the first time it is asked for.
     func encoder(_ modality: Modality) throws -> ModalityEncoder {
         guard precision != .f32 else { return encoders[modality]! }

@@ -115,3 +115,45 @@ extension MatrixVectorTests {
         }
     }
 }
+
+// oneDNN's products through packed weights (ImageBind's --precision), in this suite because the activation
+// conversions around them follow the kernel path.
+extension MatrixVectorTests {
+    @Test("int8 and bf16 products of a packed weight stay within their precision of the f32 product, add to the output under beta 1 and write rows outputStride apart, on every kernel path",
+          arguments: KernelPath.allCases)
+    func packedProductsMatchF32(path: KernelPath) throws {
+        guard select(path, for: "packed int8/bf16 products") else { return }
+        defer { KernelPath.select(Self.startUp) }
+        let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace()
+        let (rows, columns, count, stride) = (96, 160, 37, 100)
+        // GELU-like activations: mostly positive with a negative tail, as fc2's input is.
+        let weights = values(rows * columns, seed: 11)
+        let input = values(count * columns, seed: 12).map { $0 > -0.2 ? $0 * 3 : $0 * 0.3 }
+        let storage = UnsafeMutableBufferPointer<Float>.allocate(capacity: weights.count)
+        defer { storage.deallocate() }
+        _ = storage.initialize(from: weights)
+        let weight = WeightMatrix(dtype: .f32, rows: rows, columns: columns, bytes: UnsafeRawBufferPointer(storage))
+        let exact = (0..<count).map { t in (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + Double(weights[r * columns + $1]) * Double(input[t * columns + $1]) } } }
+        for precision in [EncoderPrecision.int8, .bf16] {
+            if let reason = precision.unavailableReason {
+                print("SKIPPED packed \(precision) products: \(reason)")
+                continue
+            }
+            let packed = try weight.packed(for: precision, threads: 2, pool: pool)
+            var output = [Float](repeating: 1, count: count * stride)
+            output.withUnsafeMutableBufferPointer { output in
+                input.withUnsafeBufferPointer { packed.multiply(count: count, $0.baseAddress!, into: output.baseAddress!, outputStride: stride, beta: 1, pool: pool, workspace: workspace) }
+            }
+            var worst = 1.0
+            for t in 0..<count {
+                let row = output[(t * stride)..<(t * stride + rows)].map { Double($0) - 1 }  // beta 1 kept the 1s
+                let dot = zip(row, exact[t]).reduce(0) { $0 + $1.0 * $1.1 }
+                let norms = (row.reduce(0) { $0 + $1 * $1 } * exact[t].reduce(0) { $0 + $1 * $1 }).squareRoot()
+                worst = min(worst, dot / norms)
+                #expect(output[(t * stride + rows)..<((t + 1) * stride)].allSatisfy { $0 == 1 }, "\(precision): wrote past its row")
+            }
+            #expect(worst >= (precision == .int8 ? 0.999 : 0.99995), "\(precision) on \(path): lowest cosine \(worst)")
+            print("packed \(precision) on \(path): lowest cosine to the f64 product \(worst)")
+        }
+    }
+}

@@ -102,6 +102,9 @@ void panda_f32_to_bf16_rows(const float *x, size_t cols, uint16_t *out, size_t r
 // the levels, as PyTorch's dynamic quantization does per tensor.
 void panda_quantize_u8_rows(const float *x, size_t cols, uint8_t *q, float *scales, int32_t *zero_points, int levels,
                             size_t row_begin, size_t row_end);
+// Weight rows [row_begin, row_end) in int8, each with its own scale max|x| / 127 (symmetric, −127…127), and the sum
+// of each row's int8 values.
+void panda_quantize_s8_rows(const float *x, size_t cols, int8_t *q, float *scales, int32_t *sums, size_t row_begin, size_t row_end);
 // y[r × y_stride + n] = beta · y[…] + row_scales[r] · col_scales[n] · (acc[r × cols + n] − row_zero_points[r] ·
 // col_sums[n]) over rows [row_begin, row_end): an int8 product back in floats; beta 0 never reads y.
 void panda_dequantize_s32_rows(const int32_t *acc, size_t cols, const float *row_scales, const int32_t *row_zero_points,
@@ -145,6 +148,7 @@ void panda_pool_silu_gate(panda_pool *pool, float *gate, const float *up, size_t
 void panda_pool_f32_to_bf16(panda_pool *pool, const float *x, size_t cols, uint16_t *out, size_t rows);
 void panda_pool_quantize_u8(panda_pool *pool, const float *x, size_t cols, uint8_t *q, float *scales, int32_t *zero_points, int levels,
                             size_t rows);
+void panda_pool_quantize_s8(panda_pool *pool, const float *x, size_t cols, int8_t *q, float *scales, int32_t *sums, size_t rows);
 void panda_pool_dequantize_s32(panda_pool *pool, const int32_t *acc, size_t cols, const float *row_scales, const int32_t *row_zero_points,
                                const float *col_scales, const int32_t *col_sums, float *y, size_t y_stride, float beta, size_t rows);
 
