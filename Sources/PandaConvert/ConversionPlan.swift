@@ -59,8 +59,31 @@ public struct ConversionPlan: Sendable {
         self.recipe = recipe
         self.inputs = inputs
         self.options = options
+        let (matches, ignored) = try Self.matchKeys(recipe: recipe, inputs: inputs)
+        self.ignored = ignored
+        let config = try Self.configuration(recipe: recipe, inputs: inputs, options: options, matches: matches)
+        self.config = .object(config)
+        tokenizers = try Self.sideFiles(recipe: recipe, inputs: inputs, config: config)
+        tensors = try matches.map { match in
+            let dtype = try DTypePolicy.storedDType(for: match.rule.tensorClass, source: match.source, requested: options.dtype)
+            let shuffle = options.compress && !dtype.isQuantized && (dtype.blockBytes == 2 || dtype.blockBytes == 4)
+            return PlannedTensor(
+                target: match.rule.target.map { $0.filled(match.bindings) } ?? match.name, source: match.source,
+                tensorClass: match.rule.tensorClass, dtype: dtype, storage: options.compress ? .zstd : .raw, shuffle: shuffle)
+        }
+    }
 
-        // 1. Canonical names, then one rule per key.
+    /// A checkpoint key under its canonical name, with the recipe rule it matched and the rule's index bindings.
+    private struct KeyMatch {
+        var name: String
+        var source: SourceTensor
+        var rule: TensorRule
+        var bindings: [String: String]
+    }
+
+    /// Canonical names, then one rule per key; index ranges (layers, blocks) follow from the keys present, and
+    /// every required key in range must exist. Returns the matched keys and the ones the recipe drops.
+    private static func matchKeys(recipe: Recipe, inputs: ConversionInputs) throws -> (matches: [KeyMatch], ignored: [String]) {
         var canonical: [(name: String, source: SourceTensor)] = []
         var seen: [String: String] = [:]
         for original in inputs.order {
@@ -71,7 +94,7 @@ public struct ConversionPlan: Sendable {
             seen[name] = original
             canonical.append((name, inputs.tensors[original]!))
         }
-        var matches: [(name: String, source: SourceTensor, rule: TensorRule, bindings: [String: String])] = []
+        var matches: [KeyMatch] = []
         var unmapped: [String] = []
         var ignored: [String] = []
         for (name, source) in canonical {
@@ -79,39 +102,43 @@ public struct ConversionPlan: Sendable {
                 unmapped.append(name)
                 continue
             }
-            if case .ignored = rule.disposition { ignored.append(name) } else { matches.append((name, source, rule, bindings)) }
+            if case .ignored = rule.disposition { ignored.append(name) } else { matches.append(KeyMatch(name: name, source: source, rule: rule, bindings: bindings)) }
         }
 
-        // 2. Index ranges (layers, blocks) follow from the keys present; every required key in range must exist.
         let present = Set(matches.map(\.name))
         var indexCount: [String: Int] = [:]
         for match in matches {
             for placeholder in match.rule.pattern.indexPlaceholders {
-                let context = Self.indexContext(placeholder, match.rule.pattern, match.bindings)
+                let context = indexContext(placeholder, match.rule.pattern, match.bindings)
                 indexCount[context] = max(indexCount[context] ?? 0, Int(match.bindings[placeholder]!)! + 1)
             }
         }
         var missing: [String] = []
         for rule in recipe.tensors {
             guard case .required = rule.disposition else { continue }
-            for key in Self.expectedKeys(rule.pattern, indexCount) where !present.contains(key) { missing.append(key) }
+            for key in expectedKeys(rule.pattern, indexCount) where !present.contains(key) { missing.append(key) }
         }
         if !unmapped.isEmpty || !missing.isEmpty {
             throw ConvertError.keyMismatch(recipe: recipe.name, unmapped: unmapped, missing: missing)
         }
-        self.ignored = ignored
+        return (matches, ignored)
+    }
 
-        // 3. Configuration from shapes and config.json, then every shape checked against it.
+    /// The configuration from shapes, config.json and the user's settings, then every shape and the recipe's
+    /// checks against it; all problems are thrown together.
+    private static func configuration(
+        recipe: Recipe, inputs: ConversionInputs, options: ConversionOptions, matches: [KeyMatch]
+    ) throws -> [String: JSONValue] {
         let shapes = Dictionary(uniqueKeysWithValues: matches.map { ($0.name, $0.source.shape) })
-        let configFile = try Self.readConfigFile(recipe: recipe, inputs: inputs)
+        let configFile = try readConfigFile(recipe: recipe, inputs: inputs)
         let given = configFile.merging(options.settings) { _, setting in setting }
         var problems: [String] = []
         var config: [String: JSONValue] = [:]
         for (field, value) in recipe.config {
             do {
-                let computed = try Self.evaluate(value, shapes: shapes, matchedNames: matches.map(\.name), config: config, given: given)
+                let computed = try evaluate(value, shapes: shapes, matchedNames: matches.map(\.name), config: config, given: given)
                 // A value stated by the user or config.json must agree with what the tensors say.
-                if case .given = value {} else if let stated = given[field], !Self.agree(stated, computed) {
+                if case .given = value {} else if let stated = given[field], !agree(stated, computed) {
                     let origin = options.settings[field] != nil ? "the command line" : "config.json"
                     problems.append("\(field): \(origin) says \(stated) but the tensors say \(computed)")
                 }
@@ -121,32 +148,36 @@ public struct ConversionPlan: Sendable {
             }
         }
         if problems.isEmpty {
-            problems += recipe.checks.compactMap { Self.problem(with: $0, in: config) }
-            for match in matches {
-                guard let expected = match.rule.shape else { continue }
-                let dims = expected.map { dimension -> Int? in
-                    switch dimension {
-                    case .literal(let value): value
-                    case .field(let name): Self.integer(config[KeyPattern(name).filled(match.bindings)])
-                    case .multiple(let name, let factor): Self.integer(config[KeyPattern(name).filled(match.bindings)]).map { $0 * factor }
-                    }
-                }
-                if dims.contains(where: { $0 == nil }) || dims.map({ $0! }) != match.source.shape {
-                    let described = zip(expected, dims).map { dimension, value -> String in
-                        switch dimension {
-                        case .literal: dimension.description
-                        case .field(let name): "\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")"
-                        case .multiple(let name, let factor): "\(factor)×\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")"
-                        }
-                    }
-                    problems.append("\(match.name): shape \(match.source.shape), expected [\(described.joined(separator: ", "))]")
-                }
-            }
+            problems += recipe.checks.compactMap { problem(with: $0, in: config) }
+            problems += matches.compactMap { shapeProblem($0, config: config) }
         }
         if !problems.isEmpty { throw ConvertError.shapeMismatch(recipe: recipe.name, problems: problems) }
-        self.config = .object(config)
+        return config
+    }
 
-        // 4. Side files.
+    /// What is wrong with a tensor's shape under `config`, or nil when it has the shape its rule expects.
+    private static func shapeProblem(_ match: KeyMatch, config: [String: JSONValue]) -> String? {
+        guard let expected = match.rule.shape else { return nil }
+        let dims = expected.map { dimension -> Int? in
+            switch dimension {
+            case .literal(let value): value
+            case .field(let name): integer(config[KeyPattern(name).filled(match.bindings)])
+            case .multiple(let name, let factor): integer(config[KeyPattern(name).filled(match.bindings)]).map { $0 * factor }
+            }
+        }
+        guard dims.contains(where: { $0 == nil }) || dims.map({ $0! }) != match.source.shape else { return nil }
+        let described = zip(expected, dims).map { dimension, value -> String in
+            switch dimension {
+            case .literal: dimension.description
+            case .field(let name): "\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")"
+            case .multiple(let name, let factor): "\(factor)×\(KeyPattern(name).filled(match.bindings))=\(value.map(String.init) ?? "?")"
+            }
+        }
+        return "\(match.name): shape \(match.source.shape), expected [\(described.joined(separator: ", "))]"
+    }
+
+    /// The tokenizer files the recipe names, by role; each must fit the vocabulary the configuration gives it.
+    private static func sideFiles(recipe: Recipe, inputs: ConversionInputs, config: [String: JSONValue]) throws -> [String: String] {
         var tokenizers: [String: String] = [:]
         for file in recipe.files {
             guard case .tokenizer(let role) = file.use else { continue }
@@ -156,24 +187,15 @@ public struct ConversionPlan: Sendable {
                 throw ConvertError.keyMismatch(recipe: recipe.name, unmapped: [], missing: ["file \(file.fileName) (the \(role) tokenizer; pass it as an input or put it beside the checkpoint)"])
             }
         }
-        self.tokenizers = tokenizers
         for case .tokenizerFits(let role, let field) in recipe.checks {
-            guard let path = tokenizers[role], let vocabulary = Self.integer(config[field]) else { continue }
+            guard let path = tokenizers[role], let vocabulary = integer(config[field]) else { continue }
             let pieces = try SentencePieceModel.pieceCount(path: path)
             if pieces > vocabulary {
                 throw ConvertError.shapeMismatch(recipe: recipe.name, problems: [
                     "\(field): the tokenizer \(path) has \(pieces) pieces but the embedding has \(vocabulary) rows (\(field) \(vocabulary)); ids from \(vocabulary) up would have no embedding — give the tokenizer.model of this checkpoint"])
             }
         }
-
-        // 5. Stored dtype and storage of every tensor.
-        tensors = try matches.map { match in
-            let dtype = try DTypePolicy.storedDType(for: match.rule.tensorClass, source: match.source, requested: options.dtype)
-            let shuffle = options.compress && !dtype.isQuantized && (dtype.blockBytes == 2 || dtype.blockBytes == 4)
-            return PlannedTensor(
-                target: match.rule.target.map { $0.filled(match.bindings) } ?? match.name, source: match.source,
-                tensorClass: match.rule.tensorClass, dtype: dtype, storage: options.compress ? .zstd : .raw, shuffle: shuffle)
-        }
+        return tokenizers
     }
 
     /// Folds a PandaGPT delta into this decoder plan: every adapted projection becomes W + (alpha/r)·B·A, and the
