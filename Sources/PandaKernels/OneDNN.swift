@@ -99,8 +99,10 @@ public final class PackedMatrix: @unchecked Sendable {
 
     private struct Key: Hashable { let count: Int, outputStride: Int, beta: Float }
 
-    private var activationType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_u8 }
-    private var weightType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_s8 }
+    /// What oneDNN reads: activations and weights in bf16, or u8 activations (a zero point per token) and s8 weights.
+    private static func dataTypes(_ precision: EncoderPrecision) -> (activations: dnnl_data_type_t, weights: dnnl_data_type_t) {
+        precision == .bf16 ? (dnnl_bf16, dnnl_bf16) : (dnnl_u8, dnnl_s8)
+    }
 
     /// Packs `weight` (any float dtype) for `precision` (bf16 or int8), multiplying on `threads` threads.
     public init(_ weight: WeightMatrix, precision: EncoderPrecision, threads: Int, pool: ThreadPool) throws {
@@ -143,7 +145,7 @@ public final class PackedMatrix: @unchecked Sendable {
         guard let engine = OneDNN.engine else { throw OneDNNError(description: "oneDNN found no CPU engine") }
         var plainDescription = dnnl_memory_desc_t(), anyDescription = dnnl_memory_desc_t()
         var dims: [dnnl_dim_t] = [dnnl_dim_t(k), dnnl_dim_t(n)]
-        let weightType = precision == .bf16 ? dnnl_bf16 : dnnl_s8
+        let weightType = Self.dataTypes(precision).weights
         try check(dnnl_memory_desc_init_by_tag(&plainDescription, 2, &dims, weightType, dnnl_ba), "describing the weights")
         try check(dnnl_memory_desc_init_by_tag(&anyDescription, 2, &dims, weightType, dnnl_format_tag_any), "describing the weights")
         let probe = try Self.primitiveDescription(
@@ -165,16 +167,13 @@ public final class PackedMatrix: @unchecked Sendable {
         packed.deallocate()
     }
 
-    /// Bytes of the packed weights (as held in memory).
-    public var byteCount: Int { dnnl_memory_desc_get_size(&weightsDescription) }
-
     private static func primitiveDescription(
         count: Int, outputStride: Int, beta: Float, columns k: Int, rows n: Int, precision: EncoderPrecision,
         weights: inout dnnl_memory_desc_t, engine: OpaquePointer
     ) throws -> OpaquePointer {
         var source = dnnl_memory_desc_t(), destination = dnnl_memory_desc_t()
         var sourceDims: [dnnl_dim_t] = [dnnl_dim_t(count), dnnl_dim_t(k)]
-        try check(dnnl_memory_desc_init_by_tag(&source, 2, &sourceDims, precision == .bf16 ? dnnl_bf16 : dnnl_u8, dnnl_ab), "describing the activations")
+        try check(dnnl_memory_desc_init_by_tag(&source, 2, &sourceDims, dataTypes(precision).activations, dnnl_ab), "describing the activations")
         var destinationDims: [dnnl_dim_t] = [dnnl_dim_t(count), dnnl_dim_t(n)]
         if precision == .bf16 {
             var strides: [dnnl_dim_t] = [dnnl_dim_t(outputStride), 1]
@@ -253,7 +252,7 @@ public final class PackedMatrix: @unchecked Sendable {
         let activations = workspace.scratch(0, bytes: activationBytes)
         var sourceDescription = dnnl_memory_desc_t(), destinationDescription = dnnl_memory_desc_t()
         var sourceDims: [dnnl_dim_t] = [dnnl_dim_t(count), dnnl_dim_t(columns)]
-        _ = dnnl_memory_desc_init_by_tag(&sourceDescription, 2, &sourceDims, activationType, dnnl_ab)
+        _ = dnnl_memory_desc_init_by_tag(&sourceDescription, 2, &sourceDims, Self.dataTypes(precision).activations, dnnl_ab)
         var destinationDims: [dnnl_dim_t] = [dnnl_dim_t(count), dnnl_dim_t(rows)]
         let destination: UnsafeMutableRawPointer
         var rowScales: UnsafeMutablePointer<Float>?, zeroPoints: UnsafeMutablePointer<Int32>?

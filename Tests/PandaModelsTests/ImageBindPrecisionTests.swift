@@ -58,7 +58,7 @@ struct ImageBindPrecisionTests {
         print("ImageBind \(precision) lowest cosine to PyTorch f32: \(report.joined(separator: ", "))")
     }
 
-    @Test("a lower precision gives the same embedding on every call (the packed weights are made once and kept)")
+    @Test("int8 gives the same embedding bits on every call, bf16 the same up to rounding (the packed weights are made once and kept)")
     func packsOnce() throws {
         let directory = TemporaryDirectory()
         let path = try Reference.convert(
@@ -67,7 +67,13 @@ struct ImageBindPrecisionTests {
             let model = try ImageBind(path: path, threads: 2, precision: precision)
             let imu = FloatTensor(shape: [1, 6, 2000], values: (0..<12000).map { Float(sin(Double($0) * 0.01)) })
             let first = try model.embed(.imu(imu)), second = try model.embed(.imu(imu))
-            #expect(first == second, "\(precision)")
+            // int8 sums exactly in integers; oneDNN's bf16 kernels may split a sum between threads differently
+            // from call to call, which moves the last bits.
+            if precision == .int8 {
+                #expect(first == second, "int8 embeddings differ between calls")
+            } else {
+                #expect(maxAbsoluteDifference(first[0], second[0]) <= 1e-5, "\(precision) embeddings differ between calls by more than rounding")
+            }
             #expect(model.precision == precision)
         }
     }
