@@ -35,7 +35,7 @@ struct panda_pool {
     // Jobs converting activations for oneDNN (encoder_rows.c) only.
     void *out;
     float *row_scales;
-    int32_t *row_zero_points;
+    int32_t *row_ints;  // per row: u8 zero points (quantizing activations, dequantizing), or s8 sums (weights)
     const float *col_scales;
     const int32_t *col_sums;
     int levels;
@@ -68,11 +68,11 @@ static void run_range(panda_pool *pool, size_t begin, size_t end) {
     } else if (pool->kind == JOB_TO_BF16) {
         panda_f32_to_bf16_rows(pool->x, pool->cols, pool->out, begin, end);
     } else if (pool->kind == JOB_QUANTIZE_U8) {
-        panda_quantize_u8_rows(pool->x, pool->cols, pool->out, pool->row_scales, pool->row_zero_points, pool->levels, begin, end);
+        panda_quantize_u8_rows(pool->x, pool->cols, pool->out, pool->row_scales, pool->row_ints, pool->levels, begin, end);
     } else if (pool->kind == JOB_QUANTIZE_S8) {
-        panda_quantize_s8_rows(pool->x, pool->cols, pool->out, pool->row_scales, pool->row_zero_points, begin, end);
+        panda_quantize_s8_rows(pool->x, pool->cols, pool->out, pool->row_scales, pool->row_ints, begin, end);
     } else if (pool->kind == JOB_DEQUANTIZE_S32) {
-        panda_dequantize_s32_rows(pool->w, pool->cols, pool->row_scales, pool->row_zero_points, pool->col_scales, pool->col_sums,
+        panda_dequantize_s32_rows(pool->w, pool->cols, pool->row_scales, pool->row_ints, pool->col_scales, pool->col_sums,
                                   pool->y, pool->y_stride, pool->beta, begin, end);
     } else {
         panda_softmax(pool->y, pool->cols, begin, end);
@@ -258,7 +258,7 @@ void panda_pool_quantize_u8(panda_pool *pool, const float *x, size_t cols, uint8
                             size_t rows) {
     pool->out = q;
     pool->row_scales = scales;
-    pool->row_zero_points = zero_points;
+    pool->row_ints = zero_points;
     pool->levels = levels;
     run_job(pool, JOB_QUANTIZE_U8, PANDA_F32, NULL, x, NULL, cols, 0, rows);
 }
@@ -266,14 +266,14 @@ void panda_pool_quantize_u8(panda_pool *pool, const float *x, size_t cols, uint8
 void panda_pool_quantize_s8(panda_pool *pool, const float *x, size_t cols, int8_t *q, float *scales, int32_t *sums, size_t rows) {
     pool->out = q;
     pool->row_scales = scales;
-    pool->row_zero_points = sums;
+    pool->row_ints = sums;
     run_job(pool, JOB_QUANTIZE_S8, PANDA_F32, NULL, x, NULL, cols, 0, rows);
 }
 
 void panda_pool_dequantize_s32(panda_pool *pool, const int32_t *acc, size_t cols, const float *row_scales, const int32_t *row_zero_points,
                                const float *col_scales, const int32_t *col_sums, float *y, size_t y_stride, float beta, size_t rows) {
     pool->row_scales = (float *)row_scales;
-    pool->row_zero_points = (int32_t *)row_zero_points;
+    pool->row_ints = (int32_t *)row_zero_points;
     pool->col_scales = col_scales;
     pool->col_sums = col_sums;
     pool->y_stride = y_stride;

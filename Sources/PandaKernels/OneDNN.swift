@@ -94,7 +94,12 @@ public final class PackedMatrix: @unchecked Sendable {
     private var weightsDescription: dnnl_memory_desc_t
     /// int8 only: each weight row's scale and the sum of its int8 values (for the activations' zero points).
     private let weightScales: [Float], weightSums: [Int32]
-    private var primitives: [Key: OpaquePointer] = [:]
+    /// A planned product and the layouts of its activations and output, which its calls wrap their buffers in.
+    private struct Product {
+        let primitive: OpaquePointer
+        var source: dnnl_memory_desc_t, destination: dnnl_memory_desc_t
+    }
+    private var products: [Key: Product] = [:]
     private let lock = NSLock()
 
     private struct Key: Hashable { let count: Int, outputStride: Int, beta: Float }
@@ -163,7 +168,7 @@ public final class PackedMatrix: @unchecked Sendable {
     }
 
     deinit {
-        for primitive in primitives.values { dnnl_primitive_destroy(primitive) }
+        for product in products.values { dnnl_primitive_destroy(product.primitive) }
         packed.deallocate()
     }
 
@@ -226,19 +231,22 @@ public final class PackedMatrix: @unchecked Sendable {
         try check(dnnl_stream_wait(stream), "waiting for a product")
     }
 
-    private func primitive(count: Int, outputStride: Int, beta: Float) throws -> OpaquePointer {
+    private func product(count: Int, outputStride: Int, beta: Float) throws -> Product {
         let key = Key(count: count, outputStride: precision == .bf16 ? outputStride : 0, beta: precision == .bf16 ? beta : 0)
         lock.lock()
         defer { lock.unlock() }
-        if let primitive = primitives[key] { return primitive }
+        if let product = products[key] { return product }
         let description = try Self.primitiveDescription(
             count: count, outputStride: outputStride, beta: key.beta, columns: columns, rows: rows, precision: precision,
             weights: &weightsDescription, engine: OneDNN.engine!)
         defer { dnnl_primitive_desc_destroy(description) }
         var primitive: dnnl_primitive_t?
         try check(dnnl_primitive_create(&primitive, description), "making a \(count)-row \(precision) product")
-        primitives[key] = primitive!
-        return primitive!
+        let product = Product(
+            primitive: primitive!, source: dnnl_primitive_desc_query_md(description, dnnl_query_src_md, 0)!.pointee,
+            destination: dnnl_primitive_desc_query_md(description, dnnl_query_dst_md, 0)!.pointee)
+        products[key] = product
+        return product
     }
 
     /// output[count × rows] (rows `outputStride` apart) = input[count × columns] · Wᵀ + beta · output.
@@ -247,19 +255,13 @@ public final class PackedMatrix: @unchecked Sendable {
         pool: ThreadPool, workspace: MatrixWorkspace
     ) throws {
         let engine = OneDNN.engine!
-        let product = try primitive(count: count, outputStride: outputStride, beta: beta)
+        var product = try product(count: count, outputStride: outputStride, beta: beta)
         let activationBytes = count * columns * (precision == .bf16 ? 2 : 1)
         let activations = workspace.scratch(0, bytes: activationBytes)
-        var sourceDescription = dnnl_memory_desc_t(), destinationDescription = dnnl_memory_desc_t()
-        var sourceDims: [dnnl_dim_t] = [dnnl_dim_t(count), dnnl_dim_t(columns)]
-        _ = dnnl_memory_desc_init_by_tag(&sourceDescription, 2, &sourceDims, Self.dataTypes(precision).activations, dnnl_ab)
-        var destinationDims: [dnnl_dim_t] = [dnnl_dim_t(count), dnnl_dim_t(rows)]
         let destination: UnsafeMutableRawPointer
         var rowScales: UnsafeMutablePointer<Float>?, zeroPoints: UnsafeMutablePointer<Int32>?
         if precision == .bf16 {
             panda_pool_f32_to_bf16(pool.pool, input, columns, activations.assumingMemoryBound(to: UInt16.self), count)
-            var strides: [dnnl_dim_t] = [dnnl_dim_t(outputStride), 1]
-            _ = dnnl_memory_desc_init_by_strides(&destinationDescription, 2, &destinationDims, dnnl_f32, &strides)
             destination = UnsafeMutableRawPointer(output)
         } else {
             rowScales = workspace.scratch(1, bytes: 4 * count).assumingMemoryBound(to: Float.self)
@@ -267,21 +269,20 @@ public final class PackedMatrix: @unchecked Sendable {
             panda_pool_quantize_u8(
                 pool.pool, input, columns, activations.assumingMemoryBound(to: UInt8.self), rowScales, zeroPoints,
                 OneDNN.hasDotProducts ? 256 : 128, count)
-            _ = dnnl_memory_desc_init_by_tag(&destinationDescription, 2, &destinationDims, dnnl_s32, dnnl_ab)
             destination = workspace.scratch(3, bytes: 4 * count * rows)
         }
         var source: dnnl_memory_t?, weights: dnnl_memory_t?, result: dnnl_memory_t?
-        try check(dnnl_memory_create(&source, &sourceDescription, engine, activations), "wrapping the activations")
+        try check(dnnl_memory_create(&source, &product.source, engine, activations), "wrapping the activations")
         defer { dnnl_memory_destroy(source) }
         try check(dnnl_memory_create(&weights, &weightsDescription, engine, packed), "wrapping the weights")
         defer { dnnl_memory_destroy(weights) }
-        try check(dnnl_memory_create(&result, &destinationDescription, engine, destination), "wrapping the output")
+        try check(dnnl_memory_create(&result, &product.destination, engine, destination), "wrapping the output")
         defer { dnnl_memory_destroy(result) }
         var arguments = [
             dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: source), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights),
             dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: result),
         ]
-        try Self.execute(product, &arguments, threads: threads)
+        try Self.execute(product.primitive, &arguments, threads: threads)
         if precision == .int8 {
             weightScales.withUnsafeBufferPointer { columnScales in
                 weightSums.withUnsafeBufferPointer { columnSums in

@@ -91,7 +91,6 @@ public final class ImageBind: @unchecked Sendable {
 
     /// What the trunks' linear layers multiply in; bf16 and int8 pack each modality's weights on its first use.
     public let precision: EncoderPrecision
-    private let threads: Int
     private var packedEncoders: [Modality: ModalityEncoder] = [:]
     private let packing = NSLock()
 
@@ -102,7 +101,6 @@ public final class ImageBind: @unchecked Sendable {
     public init(weights: ModelWeights, threads: Int = ThreadPool.coreCount, precision: EncoderPrecision = .f32) throws {
         config = try weights.config(ImageBindConfig.self, family: "imagebind")
         self.weights = weights
-        self.threads = max(1, threads)
         self.precision = precision
         if let reason = precision.unavailableReason { throw ModelError.badInput(reason: "precision \(precision): \(reason)") }
         pool = ThreadPool(threads: threads)
@@ -123,7 +121,7 @@ public final class ImageBind: @unchecked Sendable {
         packing.lock()
         defer { packing.unlock() }
         if let packed = packedEncoders[modality] { return packed }
-        let packed = try encoders[modality]!.packed(for: precision, threads: threads, pool: pool)
+        let packed = try encoders[modality]!.packed(for: precision, threads: pool.threads, pool: pool)
         packedEncoders[modality] = packed
         return packed
     }

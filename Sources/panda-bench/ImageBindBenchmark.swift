@@ -134,12 +134,9 @@ struct ImageBindWorker: ParsableCommand {
                 result["\(name)_batch\(batch)_per_second"] = Double(batch * perItem) / best
                 let reference = try NPYArray(path: (directory as NSString).appendingPathComponent("torch_\(name)_batch\(batch).npy"))
                 let width = reference.values.count / batch
-                for (index, embedding) in output.enumerated() {
-                    let expected = reference.values[(index * width)..<((index + 1) * width)]
-                    let dot = zip(embedding, expected).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-                    let norms = (embedding.reduce(0.0) { $0 + Double($1) * Double($1) } * expected.reduce(0.0) { $0 + Double($1) * Double($1) }).squareRoot()
-                    lowestCosine = min(lowestCosine, dot / norms)
-                }
+                let expected = (0..<batch).map { Array(reference.values[($0 * width)..<(($0 + 1) * width)]) }
+                let cosines = EmbeddingSpace.cosineSimilarity(output, expected)
+                for index in output.indices { lowestCosine = min(lowestCosine, Double(cosines[index][index])) }
                 for (a, b) in zip(output.flatMap { $0 }, reference.values) {
                     // max() would pass over a NaN and report the other values' difference.
                     guard !a.isNaN else { throw ValidationError("Panda's \(name) embeddings at batch \(batch) contain NaN") }

@@ -9,7 +9,9 @@ struct Info: ParsableCommand {
             asks for another, and a path this CPU lacks falls back to the best one below it, with a warning. It also \
             prints which kernels OpenBLAS runs: when it does not know the CPU (OpenBLAS 0.3.21 and CPUs newer than it) \
             Panda starts again with OPENBLAS_CORETYPE set to SkylakeX (AVX-512) or Haswell (AVX2); setting \
-            OPENBLAS_CORETYPE yourself keeps your choice. Last, it prints the instruction set oneDNN uses for             ImageBind's bf16 and int8 products (--precision; DNNL_MAX_CPU_ISA=AVX2 lowers it) and the precisions             this CPU can run.
+            OPENBLAS_CORETYPE yourself keeps your choice. Last, it prints the instruction set oneDNN uses for \
+            ImageBind's bf16 and int8 products (--precision; DNNL_MAX_CPU_ISA=AVX2 lowers it) and the precisions \
+            this CPU can run.
             Example:
               PANDA_KERNELS=avx2 panda-run info
             """)
