@@ -38,7 +38,7 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]),
 
         // Libraries.
-        .target(name: "PandaFormat", dependencies: ["CZstd", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "PandaFormat", dependencies: ["CZstd", "CPandaKernels", .product(name: "Logging", package: "swift-log")]),
         // Hand-written SIMD kernels with run-time CPU dispatch; optimized even in debug builds so tests stay fast.
         // Links glibc's vector math library (libmvec) for erf and exp.
         .target(name: "CPandaKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),

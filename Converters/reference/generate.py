@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imagebind_cases  # noqa: E402
 import llama_cases  # noqa: E402
 import preprocessing_cases  # noqa: E402
+import quantization_cases  # noqa: E402
 import tokenizer_cases  # noqa: E402
 
 out, vocab = sys.argv[1], sys.argv[2]
@@ -19,3 +20,4 @@ processor = tokenizer_cases.llama_tokenizer_model(vocab, tokenizer_path)
 tokenizer_cases.generate(out, processor)
 media_embeddings = preprocessing_cases.generate(out, media)
 llama_cases.generate(out, processor, vision[0], audio[0], media_embeddings)
+quantization_cases.generate(out)

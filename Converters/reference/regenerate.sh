@@ -24,10 +24,12 @@ fi
 vocab="$cache/llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 if [ ! -f "$vocab" ]; then
     echo "Fetching the llama-cpp-python $llama_cpp_python sdist for LLaMA's vocabulary …"
-    # The source distribution through pip, checked against its known SHA-256.
+    # The source distribution through pip, checked against its known SHA-256. Only this package is kept from
+    # wheels: with `--no-binary :all:` pip would also build its build requirements (cmake) from source to read
+    # its metadata, which takes many minutes.
     pin="$(mktemp)"
     echo "llama-cpp-python==$llama_cpp_python --hash=sha256:$llama_cpp_python_sha256" > "$pin"
-    "$venv/bin/pip" download --quiet --no-deps --no-binary :all: --require-hashes -r "$pin" -d "$cache"
+    "$venv/bin/pip" download --quiet --no-deps --no-binary llama-cpp-python --require-hashes -r "$pin" -d "$cache"
     rm -f "$pin"
     tar -xzf "$cache/llama_cpp_python-$llama_cpp_python.tar.gz" -C "$cache" \
         "llama_cpp_python-$llama_cpp_python/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
@@ -48,15 +50,17 @@ cd "$here"
 rm -rf "$target/reference"
 "$venv/bin/python" generate.py "$target/reference" "$vocab" "$target/media" 2> >(grep -v -i warn >&2)
 
-manifest() { (cd "$1" && find media checkpoints reference -type f | LC_ALL=C sort | xargs sha256sum); }
+# The manifest also lists fuzz/, the committed inputs that fuzzing found (not generated, so not checked here).
+generated='media checkpoints reference'
+manifest() { local directory="$1"; shift; (cd "$directory" && find "$@" -type f | LC_ALL=C sort | xargs sha256sum); }
 if [ "${1:-}" = "--check" ]; then
-    if diff <(manifest "$target") "$fixtures/MANIFEST.sha256"; then
+    if diff <(manifest "$target" $generated) <(grep -E '^[0-9a-f]{64}  (media|checkpoints|reference)/' "$fixtures/MANIFEST.sha256"); then
         echo "All fixtures regenerated bit-identically."
     else
         echo "Fixtures differ from Tests/Fixtures/MANIFEST.sha256 (lines above)." >&2
         exit 1
     fi
 else
-    manifest "$fixtures" > "$fixtures/MANIFEST.sha256"
+    manifest "$fixtures" $generated fuzz > "$fixtures/MANIFEST.sha256"
     echo "Fixtures written; $(wc -l < "$fixtures/MANIFEST.sha256") files in Tests/Fixtures/MANIFEST.sha256."
 fi

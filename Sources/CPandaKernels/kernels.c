@@ -78,6 +78,25 @@ void panda_quantize_q8_0(const float *x, void *blocks, size_t n) {
     }
 }
 
+void panda_quantize_q4_0(const float *x, void *blocks, size_t n) {
+    uint8_t *out = blocks;
+    for (size_t b = 0; b < n / PANDA_QK; b++, x += PANDA_QK, out += PANDA_Q4_0_BYTES) {
+        float amax = 0, signed_max = 0;
+        for (int i = 0; i < PANDA_QK; i++) {
+            if (amax < fabsf(x[i])) { amax = fabsf(x[i]); signed_max = x[i]; }
+        }
+        float d = signed_max / -8.0f, inverse = d != 0 ? 1.0f / d : 0.0f;
+        uint16_t scale = f32_to_f16(d);
+        memcpy(out, &scale, 2);
+        for (int i = 0; i < PANDA_QK / 2; i++) {
+            // Two statements each, so that no compiler fuses the product and the sum into one differently rounded FMA.
+            float low_scaled = x[i] * inverse, high_scaled = x[i + PANDA_QK / 2] * inverse;
+            int low = (int8_t)(low_scaled + 8.5f), high = (int8_t)(high_scaled + 8.5f);
+            out[2 + i] = (uint8_t)((low < 15 ? low : 15) | (high < 15 ? high : 15) << 4);
+        }
+    }
+}
+
 void panda_q8_0_scales_and_sums(const uint8_t *block, size_t count, float *scales, int32_t *sums) {
     for (size_t b = 0; b < count; b++, block += PANDA_Q8_0_BYTES) {
         scales[b] = load_f16(block);
@@ -114,6 +133,16 @@ static void x8_row(int blocks_dtype, const uint8_t *w, size_t r, size_t cols, ui
     size_t blocks = cols / PANDA_QK, block_bytes = panda_row_bytes(blocks_dtype, PANDA_QK);
     for (size_t b = 0; b < blocks; b++, out += block_bytes)
         for (size_t j = 0; j < block_bytes; j++) out[j] = w[x8_offset(r, b, j, blocks, block_bytes)];
+}
+
+void panda_interleave_x8(int dtype, const void *plain, void *interleaved, size_t rows, size_t cols) {
+    int blocks_dtype = interleaved_blocks(dtype);
+    size_t blocks = cols / PANDA_QK, block_bytes = panda_row_bytes(blocks_dtype, PANDA_QK);
+    const uint8_t *in = plain;
+    uint8_t *out = interleaved;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t b = 0; b < blocks; b++)
+            for (size_t j = 0; j < block_bytes; j++) out[x8_offset(r, b, j, blocks, block_bytes)] = *in++;
 }
 
 // ---- portable kernels ----

@@ -382,7 +382,7 @@ public enum DTypePolicy {
             return same
         }
         let sourceFloat: DType = source.dtype.pandaDType ?? .f32
-        let quantizable = (source.shape.last ?? 0) % GGMLBlocks.blockSize == 0 && !source.shape.isEmpty
+        let quantizable = (source.shape.last ?? 0) % DType.q8_0.blockElements == 0 && !source.shape.isEmpty
         switch tensorClass {
         case .small, .adapter:
             return .f32

@@ -10,7 +10,7 @@ public enum DType: UInt8, CaseIterable, Codable, Sendable, CustomStringConvertib
     case i32 = 5
     case i64 = 6
     case u8 = 7
-    /// Q4_0 blocks with eight rows interleaved, for SIMD kernels whose lanes are rows (`GGMLBlocks.x8Offset`).
+    /// Q4_0 blocks with eight rows interleaved, for SIMD kernels whose lanes are rows (docs/format.md).
     /// Only for matrices whose row count is a multiple of 8; same bytes per element as q4_0.
     case q4_0x8 = 8
     /// Q8_0 blocks with eight rows interleaved, as q4_0x8.

@@ -1,3 +1,5 @@
+import CPandaKernels
+
 /// bfloat16 ↔ float32. (IEEE half precision uses Swift's own `Float16`.)
 public enum BFloat16 {
     /// Widens bf16 bits to a Float: bf16 is the top half of an f32, so this is exact.
@@ -24,27 +26,19 @@ extension DType {
         switch self {
         case .f32:
             destination.update(from: base.assumingMemoryBound(to: Float.self), count: count)
-        case .f16:
-            for i in 0..<count {
-                destination[i] = Float(Float16(bitPattern: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-            }
-        case .bf16:
-            for i in 0..<count {
-                destination[i] = BFloat16.float(fromBits: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-            }
-        case .q8_0:
-            GGMLBlocks.dequantizeQ8_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
-        case .q4_0:
-            GGMLBlocks.dequantizeQ4_0(UnsafeRawBufferPointer(start: base, count: source.count), into: destination, count: count)
-        case .q4_0x8, .q8_0x8:
-            GGMLBlocks.dequantizeInterleaved(source, into: destination, count: count, columns: columns ?? count, blocks: interleavedBlocks!)
+        case .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8:
+            // The kernels' widening, exact for every dtype (a block element is its f16 scale times its integer).
+            guard count > 0 else { return }
+            let rowLength = interleavedBlocks != nil ? (columns ?? count) : count
+            precondition(interleavedBlocks == nil || (rowLength % 32 == 0 && count % (8 * rowLength) == 0), "\(self) needs whole groups of 8 rows")
+            panda_rows_to_f32(Int32(rawValue), base, destination, rowLength, 0, count / rowLength)
         case .i32, .i64, .u8:
             preconditionFailure("\(self) is not a floating-point dtype")
         }
     }
 
-    /// Narrows `count` floats into this dtype's bytes (rounding to nearest even; GGML's rules for block types).
-    /// `columns` as for `decode`.
+    /// Narrows `count` floats into this dtype's bytes: rounding to nearest even, and for the block types llama.cpp's
+    /// reference quantizers bit for bit. `columns` as for `decode`.
     public func encode(_ source: UnsafePointer<Float>, count: Int, columns: Int? = nil, into destination: UnsafeMutableRawBufferPointer) {
         precondition(byteCount(elements: count).map { $0 <= destination.count } ?? false, "destination too short")
         let base = destination.baseAddress!
@@ -56,11 +50,17 @@ extension DType {
         case .bf16:
             for i in 0..<count { base.storeBytes(of: BFloat16.bits(from: source[i]), toByteOffset: 2 * i, as: UInt16.self) }
         case .q8_0:
-            GGMLBlocks.quantizeQ8_0(source, count: count, into: destination)
+            panda_quantize_q8_0(source, base, count)
         case .q4_0:
-            GGMLBlocks.quantizeQ4_0(source, count: count, into: destination)
+            panda_quantize_q4_0(source, base, count)
         case .q4_0x8, .q8_0x8:
-            GGMLBlocks.quantizeInterleaved(source, count: count, columns: columns ?? count, blocks: interleavedBlocks!, into: destination)
+            let rowLength = columns ?? count
+            precondition(rowLength > 0 && rowLength % 32 == 0 && count % (8 * rowLength) == 0, "\(self) needs whole groups of 8 rows")
+            let blocks = interleavedBlocks!
+            let plain = UnsafeMutableRawPointer.allocate(byteCount: blocks.byteCount(elements: count)!, alignment: 16)
+            defer { plain.deallocate() }
+            blocks.encode(source, count: count, into: UnsafeMutableRawBufferPointer(start: plain, count: blocks.byteCount(elements: count)!))
+            panda_interleave_x8(Int32(rawValue), plain, base, count / rowLength, rowLength)
         case .i32, .i64, .u8:
             preconditionFailure("\(self) is not a floating-point dtype")
         }

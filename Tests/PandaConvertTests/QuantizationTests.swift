@@ -29,8 +29,10 @@ struct QuantizationTests {
             let blocks = try quantized.bytes(tensor.name).array
             let blocksPerRow = tensor.shape.last! / 32
             for block in 0..<(original.count / 32) {
+                // Interleaved (docs/format.md): per group of 8 rows and block column, the 8 rows' scales come first.
+                let (row, column) = (block / blocksPerRow, block % blocksPerRow)
                 let scaleOffset = tensor.dtype.rowGroup > 1
-                    ? GGMLBlocks.x8Offset(row: block / blocksPerRow, block: block % blocksPerRow, byte: 0, blocksPerRow: blocksPerRow, blockBytes: tensor.dtype.blockBytes)
+                    ? ((row / 8) * blocksPerRow + column) * 8 * tensor.dtype.blockBytes + 2 * (row % 8)
                     : block * tensor.dtype.blockBytes
                 let scaleBits = UInt16(blocks[scaleOffset]) | UInt16(blocks[scaleOffset + 1]) << 8
                 let scale = abs(Float(Float16(bitPattern: scaleBits)))

@@ -60,6 +60,14 @@ int panda_cpu_has_feature(int feature);
 // Quantizes n floats (n a multiple of 32) to q8_0 blocks, as the activations of a q8_0 or q4_0 product.
 void panda_quantize_q8_0(const float *x, void *blocks, size_t n);
 
+// Quantizes n floats (n a multiple of 32) to q4_0 blocks as llama.cpp's quantize_row_q4_0_ref does: d is the
+// element of largest magnitude (sign kept) over −8, q = min(15, (int8)(x / d + 8.5)).
+void panda_quantize_q4_0(const float *x, void *blocks, size_t n);
+
+// Rewrites `rows` rows (a multiple of 8) of plain q8_0 or q4_0 blocks, `cols` elements each, in the interleaved
+// layout of `dtype` (PANDA_Q8_0X8 or PANDA_Q4_0X8).
+void panda_interleave_x8(int dtype, const void *plain, void *interleaved, size_t rows, size_t cols);
+
 // Quantizes `rows` activation rows of `cols` floats each to q8_0 blocks (rows × cols/32 blocks), also writing
 // each block's scale as f32 and the sum of its 32 int8 values, which the matrix–matrix kernel needs per block.
 void panda_quantize_q8_0_rows(const float *x, size_t rows, size_t cols, void *blocks, float *scales, int32_t *sums);
