@@ -273,45 +273,46 @@ struct ModalityEncoder {
     /// Embeds a batch: tokens → blocks → head → normalize and scale.
     func encode(_ input: Input, pool: ThreadPool) throws -> [[Float]] {
         let workspace = MatrixWorkspace()
-        var x: [Float]
         let batch: Int
         var endOfText: [Int] = []
+        let buffers: TrunkBuffers
+        // The token rows of x: [class token,] stem outputs, each plus its position embedding.
         switch (stem, input) {
         case (.text(let embedding), .ids(let ids)):
             batch = ids.count
-            x = [Float](repeating: 0, count: batch * tokens * width)
-            x.withUnsafeMutableBufferPointer { out in
-                for (item, row) in ids.enumerated() {
-                    for (position, id) in row.enumerated() {
-                        embedding.row(id, into: out.baseAddress! + (item * tokens + position) * width)
-                    }
-                }
+            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, biasKV: blocks.first?.biasK != nil)
+            for (item, row) in ids.enumerated() {
+                for (position, id) in row.enumerated() { embedding.row(id, into: buffers.x + (item * tokens + position) * width) }
             }
+            for item in 0..<batch { Self.add(positions, to: buffers.x + item * tokens * width) }
             // SelectEOSAndProject: the position of the largest id, EOT (49407), as text.argmax(dim=-1).
             endOfText = ids.map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! }
         case (_, .tensor(let tensor)):
-            (batch, x) = try patchTokens(tensor, pool: pool, workspace: workspace)
+            let patches: [Float]
+            (batch, patches) = try stemOutputs(tensor, pool: pool, workspace: workspace)
+            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, biasKV: blocks.first?.biasK != nil)
+            for item in 0..<batch {
+                let first = buffers.x + item * tokens * width
+                first.update(from: classToken!, count: width)
+                patches.withUnsafeBufferPointer { (first + width).update(from: $0.baseAddress! + item * (tokens - 1) * width, count: (tokens - 1) * width) }
+                Self.add(positions, to: first)
+            }
         default:
             throw ModelError.badInput(reason: "\(modality.rawValue) takes \(modality == .text ? "token ids" : "a float tensor")")
         }
-        // Position embeddings on every token (the class token included).
-        for item in 0..<batch {
-            for i in 0..<(tokens * width) { x[item * tokens * width + i] += positions[i] }
-        }
-        if let preTransformerNorm { preTransformerNorm.apply(&x, rows: batch * tokens, pool: pool) }
-        var scratch = BlockScratch(rows: batch * tokens, width: width, tokens: tokens, biasKV: blocks.first?.biasK != nil)
+        let rows = batch * tokens
+        preTransformerNorm?.apply(buffers.x, rows: rows, pool: pool)
         for block in blocks {
-            block.apply(&x, batch: batch, tokens: tokens, causal: modality == .text, scratch: &scratch, pool: pool, workspace: workspace)
+            block.apply(buffers, batch: batch, tokens: tokens, causal: modality == .text, pool: pool, workspace: workspace)
         }
         // Head: LayerNorm of the selected token (the class token, or text's EOT), then the projection.
-        var selected = [Float](repeating: 0, count: batch * width)
         for item in 0..<batch {
             let token = modality == .text ? endOfText[item] : 0
-            for i in 0..<width { selected[item * width + i] = x[(item * tokens + token) * width + i] }
+            (buffers.selected + item * width).update(from: buffers.x + (item * tokens + token) * width, count: width)
         }
-        headNorm.apply(&selected, rows: batch, pool: pool)
+        headNorm.apply(buffers.selected, rows: batch, pool: pool)
         var projected = [Float](repeating: 0, count: batch * headProjection.rows)
-        headProjection.multiply(count: batch, selected, into: &projected, pool: pool, workspace: workspace)
+        headProjection.multiply(count: batch, buffers.selected, into: &projected, pool: pool, workspace: workspace)
         let out = headProjection.rows
         return (0..<batch).map { item in
             let vector = Array(projected[(item * out)..<((item + 1) * out)])
@@ -321,8 +322,13 @@ struct ModalityEncoder {
         }
     }
 
-    /// The stem as a matrix product over patches, then its LayerNorm, with the class token in front.
-    private func patchTokens(_ tensor: FloatTensor, pool: ThreadPool, workspace: MatrixWorkspace) throws -> (Int, [Float]) {
+    /// tokens[i] += positions[i] over one item's `tokens × width` values.
+    private static func add(_ positions: [Float], to tokens: UnsafeMutablePointer<Float>) {
+        for i in positions.indices { tokens[i] += positions[i] }
+    }
+
+    /// The stem as a matrix product over patches, then its LayerNorm: [B × patches × width].
+    private func stemOutputs(_ tensor: FloatTensor, pool: ThreadPool, workspace: MatrixWorkspace) throws -> (Int, [Float]) {
         let batch = tensor.shape.first ?? 0
         let patchCount = tokens - 1
         var patchLength: Int
@@ -384,14 +390,11 @@ struct ModalityEncoder {
             preconditionFailure("text has no patches")
         }
         var embedded = [Float](repeating: 0, count: batch * patchCount * width)
-        stemWeight.multiply(count: batch * patchCount, patches, into: &embedded, pool: pool, workspace: workspace)
-        stemNorm?.apply(&embedded, rows: batch * patchCount, pool: pool)
-        var x = [Float](repeating: 0, count: batch * tokens * width)
-        for item in 0..<batch {
-            for i in 0..<width { x[item * tokens * width + i] = classToken![i] }
-            for i in 0..<(patchCount * width) { x[item * tokens * width + width + i] = embedded[item * patchCount * width + i] }
+        embedded.withUnsafeMutableBufferPointer { embedded in
+            stemWeight.multiply(count: batch * patchCount, patches, into: embedded.baseAddress!, pool: pool, workspace: workspace)
+            stemNorm?.apply(embedded.baseAddress!, rows: batch * patchCount, pool: pool)
         }
-        return (batch, x)
+        return (batch, embedded)
     }
 }
 
@@ -401,28 +404,45 @@ struct LayerNorm {
     let bias: [Float]
     let eps: Float
 
-    func apply(_ x: inout [Float], rows: Int, pool: ThreadPool) {
-        x.withUnsafeMutableBufferPointer { values in
-            weight.withUnsafeBufferPointer { weight in
-                bias.withUnsafeBufferPointer { pool.layerNorm(values.baseAddress!, weight: weight, bias: $0, eps: eps, rows: rows) }
-            }
+    func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, pool: ThreadPool) {
+        weight.withUnsafeBufferPointer { weight in
+            bias.withUnsafeBufferPointer { pool.layerNorm(x, weight: weight, bias: $0, eps: eps, rows: rows) }
         }
     }
 }
 
-/// Buffers one trunk pass reuses across its blocks.
-struct BlockScratch {
-    var normed: [Float], qkv: [Float], keys: [Float], values: [Float], scores: [Float], attended: [Float], hidden: [Float]
+/// The activations of one trunk pass over a batch, allocated once and reused by every block, as `LlamaContext`
+/// holds the decoder's: `x` is the residual stream, the rest each block's intermediates.
+final class TrunkBuffers {
+    let x, normed, attended: UnsafeMutablePointer<Float>  // [batch · tokens × width]
+    let qkv: UnsafeMutablePointer<Float>  // [batch · tokens × 3 width], in_proj's output: q; k; v per row
+    let keys, values: UnsafeMutablePointer<Float>  // [keyRows × width]: one item's, with add_bias_kv's extra row
+    let scores: UnsafeMutablePointer<Float>  // [tokens × keyRows]: one head's attention weights
+    let hidden: UnsafeMutablePointer<Float>  // [batch · tokens × 4 width], the MLP's
+    let selected: UnsafeMutablePointer<Float>  // [batch × width], the head's input tokens
+    let keyRows: Int
 
-    init(rows: Int, width: Int, tokens: Int, biasKV: Bool) {
-        let keyRows = tokens + (biasKV ? 1 : 0)
-        normed = [Float](repeating: 0, count: rows * width)
-        qkv = [Float](repeating: 0, count: rows * 3 * width)
-        keys = [Float](repeating: 0, count: keyRows * width)
-        values = [Float](repeating: 0, count: keyRows * width)
-        scores = [Float](repeating: 0, count: tokens * keyRows)
-        attended = [Float](repeating: 0, count: rows * width)
-        hidden = [Float](repeating: 0, count: rows * 4 * width)
+    init(batch: Int, tokens: Int, width: Int, biasKV: Bool) {
+        func zeros(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            buffer.initialize(repeating: 0, count: max(count, 1))
+            return buffer
+        }
+        let rows = batch * tokens
+        keyRows = tokens + (biasKV ? 1 : 0)
+        x = zeros(rows * width)
+        normed = zeros(rows * width)
+        attended = zeros(rows * width)
+        qkv = zeros(rows * 3 * width)
+        keys = zeros(keyRows * width)
+        values = zeros(keyRows * width)
+        scores = zeros(tokens * keyRows)
+        hidden = zeros(rows * 4 * width)
+        selected = zeros(batch * width)
+    }
+
+    deinit {
+        for buffer in [x, normed, attended, qkv, keys, values, scores, hidden, selected] { buffer.deallocate() }
     }
 }
 
@@ -489,73 +509,49 @@ struct TransformerBlock {
         }
     }
 
-    func apply(_ x: inout [Float], batch: Int, tokens: Int, causal: Bool, scratch: inout BlockScratch, pool: ThreadPool, workspace: MatrixWorkspace) {
-        let rows = batch * tokens, d = width, headWidth = width / heads
-        let keyRows = tokens + (biasK == nil ? 0 : 1)
-        scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
-        norm1.apply(&scratch.normed, rows: rows, pool: pool)
-        scratch.qkv.withUnsafeMutableBufferPointer { qkv in
-            Self.fillRowwise(inProjectionBias, into: qkv.baseAddress!, rows: rows)
-            inProjection.multiply(count: rows, scratch.normed, into: qkv.baseAddress!, beta: 1, pool: pool, workspace: workspace)
-        }
+    func apply(_ buffers: TrunkBuffers, batch: Int, tokens: Int, causal: Bool, pool: ThreadPool, workspace: MatrixWorkspace) {
+        let rows = batch * tokens, d = width, headWidth = width / heads, keyRows = buffers.keyRows
+        let x = buffers.x, qkv = buffers.qkv, keys = buffers.keys, values = buffers.values, scores = buffers.scores
+        buffers.normed.update(from: x, count: rows * d)
+        norm1.apply(buffers.normed, rows: rows, pool: pool)
+        Self.fillRowwise(inProjectionBias, into: qkv, rows: rows)
+        inProjection.multiply(count: rows, buffers.normed, into: qkv, beta: 1, pool: pool, workspace: workspace)
 
         let scale = 1 / Float(headWidth).squareRoot()
         for item in 0..<batch {
             // Keys and values of this item, with the learned extra key/value appended (add_bias_kv).
-            scratch.qkv.withUnsafeBufferPointer { qkv in
-                scratch.keys.withUnsafeMutableBufferPointer { keys in
-                    scratch.values.withUnsafeMutableBufferPointer { values in
-                        for token in 0..<tokens {
-                            let source = qkv.baseAddress! + (item * tokens + token) * 3 * d
-                            (keys.baseAddress! + token * d).update(from: source + d, count: d)
-                            (values.baseAddress! + token * d).update(from: source + 2 * d, count: d)
-                        }
-                        if let biasK, let biasV {
-                            (keys.baseAddress! + tokens * d).update(from: biasK, count: d)
-                            (values.baseAddress! + tokens * d).update(from: biasV, count: d)
-                        }
-                    }
-                }
+            for token in 0..<tokens {
+                let source = qkv + (item * tokens + token) * 3 * d
+                (keys + token * d).update(from: source + d, count: d)
+                (values + token * d).update(from: source + 2 * d, count: d)
+            }
+            if let biasK, let biasV {
+                (keys + tokens * d).update(from: biasK, count: d)
+                (values + tokens * d).update(from: biasV, count: d)
             }
             for head in 0..<heads {
                 // scores[tokens × keyRows] = q_h · k_hᵀ / √head_width (+ the causal mask)
-                scratch.qkv.withUnsafeBufferPointer { qkv in
-                    scratch.keys.withUnsafeBufferPointer { keys in
-                        BLAS.sgemm(m: tokens, n: keyRows, k: headWidth, alpha: scale, a: qkv.baseAddress! + item * tokens * 3 * d + head * headWidth, lda: 3 * d,
-                                   b: keys.baseAddress! + head * headWidth, ldb: d, transposeB: true, c: &scratch.scores)
-                    }
-                }
-                scratch.scores.withUnsafeMutableBufferPointer { scores in
-                    // Only the text trunk is causal, and it has no bias_k column, so keyRows == tokens there.
-                    if causal {
-                        pool.causalSoftmax(scores.baseAddress!, columns: keyRows, rows: tokens)
-                    } else {
-                        pool.softmax(scores.baseAddress!, columns: keyRows, rows: tokens)
-                    }
+                BLAS.sgemm(m: tokens, n: keyRows, k: headWidth, alpha: scale, a: qkv + item * tokens * 3 * d + head * headWidth, lda: 3 * d,
+                           b: keys + head * headWidth, ldb: d, transposeB: true, c: scores)
+                // Only the text trunk is causal, and it has no bias_k column, so keyRows == tokens there.
+                if causal {
+                    pool.causalSoftmax(scores, columns: keyRows, rows: tokens)
+                } else {
+                    pool.softmax(scores, columns: keyRows, rows: tokens)
                 }
                 // attended_h[tokens × head_width] = scores · v_h
-                scratch.values.withUnsafeBufferPointer { values in
-                    scratch.attended.withUnsafeMutableBufferPointer { attended in
-                        BLAS.sgemm(m: tokens, n: headWidth, k: keyRows, a: scratch.scores, b: values.baseAddress! + head * headWidth, ldb: d,
-                                   c: attended.baseAddress! + item * tokens * d + head * headWidth, ldc: d)
-                    }
-                }
+                BLAS.sgemm(m: tokens, n: headWidth, k: keyRows, a: scores, b: values + head * headWidth, ldb: d,
+                           c: buffers.attended + item * tokens * d + head * headWidth, ldc: d)
             }
         }
-        x.withUnsafeMutableBufferPointer { x in  // x += attended · Wᵀ + bias
-            Self.addRowwise(outProjectionBias, to: x.baseAddress!, rows: rows)
-            outProjection.multiply(count: rows, scratch.attended, into: x.baseAddress!, beta: 1, pool: pool, workspace: workspace)
-        }
+        Self.addRowwise(outProjectionBias, to: x, rows: rows)  // x += attended · Wᵀ + bias
+        outProjection.multiply(count: rows, buffers.attended, into: x, beta: 1, pool: pool, workspace: workspace)
 
-        scratch.normed.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: rows * d) }
-        norm2.apply(&scratch.normed, rows: rows, pool: pool)
-        fc1.multiply(count: rows, scratch.normed, into: &scratch.hidden, pool: pool, workspace: workspace)
-        scratch.hidden.withUnsafeMutableBufferPointer { hidden in
-            fc1Bias.withUnsafeBufferPointer { pool.biasGELU(hidden.baseAddress!, bias: $0, rows: rows) }  // nn.GELU(), exact erf
-        }
-        x.withUnsafeMutableBufferPointer { x in  // x += hidden · Wᵀ + bias
-            Self.addRowwise(fc2Bias, to: x.baseAddress!, rows: rows)
-            fc2.multiply(count: rows, scratch.hidden, into: x.baseAddress!, beta: 1, pool: pool, workspace: workspace)
-        }
+        buffers.normed.update(from: x, count: rows * d)
+        norm2.apply(buffers.normed, rows: rows, pool: pool)
+        fc1.multiply(count: rows, buffers.normed, into: buffers.hidden, pool: pool, workspace: workspace)
+        fc1Bias.withUnsafeBufferPointer { pool.biasGELU(buffers.hidden, bias: $0, rows: rows) }  // nn.GELU(), exact erf
+        Self.addRowwise(fc2Bias, to: x, rows: rows)  // x += hidden · Wᵀ + bias
+        fc2.multiply(count: rows, buffers.hidden, into: x, beta: 1, pool: pool, workspace: workspace)
     }
 }
