@@ -43,7 +43,7 @@ let package = Package(
         // Links glibc's vector math library (libmvec) for erf and exp.
         .target(name: "CPandaKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         .target(name: "PandaKernels", dependencies: ["COpenBLAS", "CDNNL", "CPandaKernels", "PandaFormat"]),
-        .target(name: "PandaMedia", dependencies: ["CJPEG", "CSndfile", "CFFmpeg"]),
+        .target(name: "PandaMedia", dependencies: ["PandaFormat", "CJPEG", "CSndfile", "CFFmpeg"]),
         .target(
             name: "PandaModels",
             dependencies: [

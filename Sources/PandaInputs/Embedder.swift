@@ -1,4 +1,5 @@
 import Foundation
+import PandaFormat
 import PandaKernels
 import PandaModels
 

@@ -1,4 +1,5 @@
 import Foundation
+import PandaFormat
 import PandaMedia
 import PandaModels
 
@@ -31,7 +32,8 @@ public enum MediaKind: String, Codable, CaseIterable, Sendable {
         }
     }
 
-    /// One item's model input without the batch axis. A `.npy` file is the already-preprocessed input.
+    /// One item's model input without the batch axis, as preprocessing makes it: the shape a `.npy` file of
+    /// already-preprocessed input must have.
     var itemShape: [Int] {
         switch self {
         case .image: [3, 224, 224]
@@ -69,20 +71,20 @@ public enum MediaInput {
             let batched = array.shape.count == kind.itemShape.count + 1
             if batched || (kind != .depth && kind != .imu) { return try items(of: array, kind: kind, path: path) }
         }
-        let values: [Float]
+        let tensor: FloatTensor
         switch kind {
-        case .image: values = try VisionPreprocessing.tensor(ImageDecoder.decode(path: path))
-        case .thermal: values = try ThermalPreprocessing.tensor(ImageDecoder.decode(path: path))
-        case .video: values = try VideoPreprocessing.tensors(path: path).flatMap { $0 }
-        case .audio: values = try AudioPreprocessing.clips(path: path).flatMap { $0 }
-        case .depth: values = try DepthPreprocessing.tensor(path: path)
-        case .imu: values = try IMUPreprocessing.tensor(path: path)
+        case .image: tensor = try VisionPreprocessing.tensor(ImageDecoder.decode(path: path))
+        case .thermal: tensor = try ThermalPreprocessing.tensor(ImageDecoder.decode(path: path))
+        case .video: tensor = try VideoPreprocessing.tensor(path: path)
+        case .audio: tensor = try AudioPreprocessing.clips(path: path)
+        case .depth: tensor = try DepthPreprocessing.tensor(path: path)
+        case .imu: tensor = try IMUPreprocessing.tensor(path: path)
         case .text:
             guard let data = FileManager.default.contents(atPath: path) else { throw MediaError.fileNotFound(path: path) }
             guard let text = String(data: data, encoding: .utf8) else { throw MediaError.unreadable(path: path, reason: "the text is not UTF-8") }
             return [.text(text.trimmingCharacters(in: .whitespacesAndNewlines))]
         }
-        return [.tensor(kind, FloatTensor(shape: kind.itemShape, values: values))]
+        return [.tensor(kind, tensor)]
     }
 
     /// The items of a preprocessed array: [item…] or [B, item…]; audio items are [clips, 1, 128, 204].
@@ -96,10 +98,7 @@ public enum MediaInput {
             throw MediaError.unsupported(
                 path: path, reason: "a preprocessed \(kind.rawValue) array must be \(expected), optionally with a leading batch axis; found \(array.shape)")
         }
-        let itemShape = Array(shape.dropFirst())
-        let size = itemShape.reduce(1, *)
-        return (0..<shape[0]).map { index in
-            .tensor(kind, FloatTensor(shape: itemShape, values: Array(array.values[(index * size)..<((index + 1) * size)])))
-        }
+        let batch = FloatTensor(shape: shape, values: array.values)
+        return (0..<shape[0]).map { .tensor(kind, batch.item($0)) }
     }
 }

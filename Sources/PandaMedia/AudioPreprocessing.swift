@@ -1,10 +1,11 @@
 // Hand-written because ImageBind's numbers come from torchaudio's Kaldi-compatible fbank (with its own framing,
 // windowing and mel banks) and no C library here reproduces it; the 512-point FFT it needs is written here too.
 import Foundation
+import PandaFormat
 
 /// ImageBind's audio transform (imagebind/data.py `load_and_transform_audio_data` with its defaults): 16 kHz,
 /// three 2-second clips, a 128-bin Kaldi fbank of each (25 ms Hann windows every 10 ms), padded to 204 frames,
-/// normalized with mean −4.268 and standard deviation 9.138: [3][1 × 128 × 204].
+/// normalized with mean −4.268 and standard deviation 9.138: a [3, 1, 128, 204] tensor.
 public enum AudioPreprocessing {
     public static let sampleRate = 16000
     public static let melBins = 128
@@ -12,9 +13,9 @@ public enum AudioPreprocessing {
     public static let clipsPerItem = 3
     public static let clipSeconds = 2
 
-    /// The normalized log-mel clips of a sound (resampled to 16 kHz as torchaudio does), each [128 × 204]. Only the
+    /// The normalized log-mel clips of a sound (resampled to 16 kHz as torchaudio does), [3, 1, 128, 204]. Only the
     /// stretches the clips cover are resampled, so time and memory beyond the decoded sound do not grow with its length.
-    public static func clips(_ audio: AudioBuffer, path: String = "audio") throws -> [[Float]] {
+    public static func clips(_ audio: AudioBuffer, path: String = "audio") throws -> FloatTensor {
         guard audio.frameCount > 0, audio.sampleRate > 0 else { throw MediaError.unreadable(path: path, reason: "contains no audio samples") }
         let bounds = clipBounds(frames: Resampler.outputLength(audio.frameCount, from: audio.sampleRate, to: sampleRate))
         let stretches = stretches(of: bounds)
@@ -24,7 +25,7 @@ public enum AudioPreprocessing {
 
     /// The same clips of a sound file, decoding only the samples they use: memory does not grow with the sound's
     /// length for the formats libsndfile reads (see `AudioDecoder.decode(path:keeping:)`).
-    public static func clips(path: String) throws -> [[Float]] {
+    public static func clips(path: String) throws -> FloatTensor {
         var (bounds, stretches, sources): ([(Int, Int)], [Range<Int>], [Range<Int>]) = ([], [], [])
         let excerpt = try AudioDecoder.decode(path: path) { frames, rate in
             bounds = clipBounds(frames: Resampler.outputLength(frames, from: rate, to: sampleRate))
@@ -53,7 +54,7 @@ public enum AudioPreprocessing {
     }
 
     /// Each clip's normalized fbank, from the resampled stretches (`waveforms[k]`: every channel over `stretches[k]`).
-    static func clips(bounds: [(Int, Int)], stretches: [Range<Int>], waveforms: [[[Double]]]) -> [[Float]] {
+    static func clips(bounds: [(Int, Int)], stretches: [Range<Int>], waveforms: [[[Double]]]) -> FloatTensor {
         var waveforms = waveforms
         var result: [[Float]] = []
         for (start, end) in bounds {
@@ -69,7 +70,7 @@ public enum AudioPreprocessing {
             for channel in channels.indices { for i in from..<to { waveforms[stretch][channel][i] -= mean } }
             result.append(normalized(fbank(Array(waveforms[stretch][0][from..<to]))))
         }
-        return result
+        return FloatTensor(shape: [result.count, 1, melBins, targetFrames], values: result.flatMap { $0 })
     }
 
     /// pytorchvideo 0.1.5's ConstantClipsPerVideoSampler(2 s, 3 clips): starts k · (duration − 2) / 3, in samples

@@ -1,4 +1,5 @@
 import Foundation
+import PandaFormat
 
 /// ImageBind's depth input: one disparity map, [1, 224, 224] floats, row-major. ImageBind's depth encoder was trained
 /// on disparity (inverse depth), not on depth, and takes it without mean/std normalization.
@@ -21,9 +22,9 @@ public enum DepthPreprocessing {
     public static let size = 224
 
     /// The [1, 224, 224] disparity tensor of a depth file, by the rules above.
-    public static func tensor(path: String) throws -> [Float] {
+    public static func tensor(path: String) throws -> FloatTensor {
         try MediaFile.check(path)
-        if try MediaFile.starts(path, with: [0x93] + Array("NUMPY".utf8)) { return try disparityArray(path: path) }
+        if try MediaFile.starts(path, with: [0x93] + Array("NUMPY".utf8)) { return FloatTensor(shape: [1, size, size], values: try disparityArray(path: path)) }
         let depth: (width: Int, height: Int, pixels: [UInt16])
         do {
             depth = try FFmpegImage.decodeGray16(path: path)
@@ -51,14 +52,15 @@ public enum DepthPreprocessing {
 
     /// Millimetres (0: no measurement) → disparity 1000 / mm → shorter side 224 (bilinear) → centre 224 × 224 crop.
     /// Only the crop is resized, so memory follows the output whatever the map's aspect ratio.
-    static func tensor(millimetres: [UInt16], width: Int, height: Int) -> [Float] {
+    static func tensor(millimetres: [UInt16], width: Int, height: Int) -> FloatTensor {
         let disparity = millimetres.map { $0 == 0 ? 0 : 1000 / Float($0) }
         let (outWidth, outHeight) = width < height
             ? (size, Int((Double(height) * Double(size) / Double(width)).rounded(.down)))
             : (Int((Double(width) * Double(size) / Double(height)).rounded(.down)), size)
         let left = Int((Double(outWidth - size) / 2).rounded(.toNearestOrEven))
         let top = Int((Double(outHeight - size) / 2).rounded(.toNearestOrEven))
-        return resizeBilinear(disparity, width: width, height: height, toWidth: outWidth, toHeight: outHeight, columns: left..<(left + size), rows: top..<(top + size))
+        let crop = resizeBilinear(disparity, width: width, height: height, toWidth: outWidth, toHeight: outHeight, columns: left..<(left + size), rows: top..<(top + size))
+        return FloatTensor(shape: [1, size, size], values: crop)
     }
 
     /// The part `columns` × `rows` of a bilinear resampling of one plane with half-pixel centres (align_corners=False),

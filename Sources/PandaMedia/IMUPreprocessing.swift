@@ -1,4 +1,5 @@
 import Foundation
+import PandaFormat
 
 /// ImageBind's IMU input: 6 channels (accelerometer x, y, z, then gyroscope x, y, z) by 2000 samples, row-major
 /// (channel-major): `tensor[channel * 2000 + sample]`. No filtering, rescaling or normalization happens here; the values
@@ -18,7 +19,7 @@ public enum IMUPreprocessing {
     public static let samples = 2000
 
     /// The [6, 2000] tensor of an IMU recording in a `.npy` or CSV file, by the rule above.
-    public static func tensor(path: String) throws -> [Float] {
+    public static func tensor(path: String) throws -> FloatTensor {
         let data = try MediaFile.read(path)
         let (sampleCount, values): (Int, [Float])
         if data.starts(with: [0x93] + Array("NUMPY".utf8)) {
@@ -34,7 +35,7 @@ public enum IMUPreprocessing {
             let columns = try csvColumns(String(decoding: data, as: UTF8.self), path: path)
             (sampleCount, values) = (columns[0].count, columns.flatMap { $0 })
         }
-        return try padded(values, sampleCount: sampleCount, path: path)
+        return FloatTensor(shape: [channels, samples], values: try padded(values, sampleCount: sampleCount, path: path))
     }
 
     /// [6, N] values as [6, 2000]: zero-padded at the end when N < 2000; N > 2000 and N == 0 are errors.

@@ -1,3 +1,5 @@
+import PandaFormat
+
 /// ImageBind's image transform (imagebind/data.py `load_and_transform_vision_data`): shorter side to 224 with
 /// Pillow's bicubic, centre crop 224 × 224, scale to [0, 1], normalize with CLIP's mean and standard deviation.
 public enum VisionPreprocessing {
@@ -12,8 +14,8 @@ public enum VisionPreprocessing {
     }
 
     /// The [3, 224, 224] tensor (channel-major) of an image, as ImageBind feeds its vision encoder.
-    public static func tensor(_ image: Image8) -> [Float] {
-        resizedAndCropped(image.rgb, mean: mean, standardDeviation: standardDeviation)
+    public static func tensor(_ image: Image8) -> FloatTensor {
+        FloatTensor(shape: [3, size, size], values: resizedAndCropped(image.rgb, mean: mean, standardDeviation: standardDeviation))
     }
 
     /// Resize the shorter side to 224, crop the centre, then (value / 255 − mean) / std per channel. Only the crop is
@@ -40,8 +42,9 @@ public enum VisionPreprocessing {
 /// PandaGPT's thermal transform (its data.py `load_and_transform_thermal_data`): greyscale, shorter side to 224
 /// (bicubic), centre crop, scaled to [0, 1] without normalization: a [1, 224, 224] tensor.
 public enum ThermalPreprocessing {
-    public static func tensor(_ image: Image8) -> [Float] {
-        VisionPreprocessing.resizedAndCropped(image.luminance, mean: [0], standardDeviation: [1])
+    public static func tensor(_ image: Image8) -> FloatTensor {
+        let size = VisionPreprocessing.size
+        return FloatTensor(shape: [1, size, size], values: VisionPreprocessing.resizedAndCropped(image.luminance, mean: [0], standardDeviation: [1]))
     }
 }
 

@@ -1,9 +1,10 @@
 import Foundation
+import PandaFormat
 
 /// ImageBind's video transform (imagebind/data.py `load_and_transform_video_data`): five 2-second clips placed by
 /// pytorchvideo's ConstantClipsPerVideoSampler, two frames from each (the first and last inside the clip, as
 /// UniformTemporalSubsample(2) picks), shorter side scaled to 224 bilinearly, CLIP normalization, and three
-/// 224 × 224 crops across the longer side: 15 tensors of [3, 2, 224, 224].
+/// 224 × 224 crops across the longer side: a [15, 3, 2, 224, 224] tensor.
 public enum VideoPreprocessing {
     public static let clipsPerVideo = 5
     public static let clipSeconds = 2.0
@@ -26,17 +27,18 @@ public enum VideoPreprocessing {
         return selection.pairs()
     }
 
-    /// All 15 clip-and-crop tensors of a video, each [3, 2, 224, 224] channel-major, in data.py's order (clip by
-    /// clip, crops left/top, centre, right/bottom). Frames stream past: only those inside a clip are converted to
-    /// RGB, and only the ten picked are kept, scaled, so memory does not grow with the video's length.
-    public static func tensors(path: String) throws -> [[Float]] {
+    /// The video's 15 clip-and-crop inputs, [15, 3, 2, 224, 224] channel-major, in data.py's order (clip by clip,
+    /// crops left/top, centre, right/bottom). Frames stream past: only those inside a clip are converted to RGB, and
+    /// only the ten picked are kept, scaled, so memory does not grow with the video's length.
+    public static func tensor(path: String) throws -> FloatTensor {
         let reader = try VideoReader(path: path)
         var selection = ClipFrames(clips: clipTimes(duration: reader.duration)) { scaledAndNormalized($0.image) }
         while let (time, frame) = try reader.nextFrame(converting: selection.wants) { selection.add(time, frame) }
         guard let pairs = selection.pairs() else {
             throw MediaError.unreadable(path: path, reason: "some 2-second clip of the \(reader.duration)-second video holds no frame")
         }
-        return pairs.flatMap { pair in (0..<3).map { crop in cropped([pair.0, pair.1], crop: crop) } }
+        let crops = pairs.flatMap { pair in (0..<3).map { crop in cropped([pair.0, pair.1], crop: crop) } }
+        return FloatTensor(shape: [crops.count, 3, 2, size, size], values: crops.flatMap { $0 })
     }
 
     /// Shorter side to 224 by bilinear interpolation of the frame / 255 (torch interpolate, align_corners=False,

@@ -43,18 +43,6 @@ public enum Modality: String, CaseIterable, Codable, Sendable {
     case vision, text, audio, depth, thermal, imu
 }
 
-/// A dense float tensor in row-major order.
-public struct FloatTensor: Sendable, Equatable {
-    public var shape: [Int]
-    public var values: [Float]
-
-    public init(shape: [Int], values: [Float]) {
-        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
-        self.shape = shape
-        self.values = values
-    }
-}
-
 /// The preprocessed input of one modality for a batch of B items; see each case for the shape ImageBind takes.
 public enum ModalityInput: Sendable {
     /// [B, 3, 224, 224] images, or [B, 3, T, 224, 224] frames, or [B, S, 3, T, 224, 224] clips (averaged).

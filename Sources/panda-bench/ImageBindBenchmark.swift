@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PandaFormat
 import PandaKernels
 import PandaMedia
 import PandaModels

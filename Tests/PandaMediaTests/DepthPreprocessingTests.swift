@@ -1,4 +1,5 @@
 import Foundation
+import PandaFormat
 import PandaTestSupport
 import Testing
 @testable import PandaMedia
@@ -24,8 +25,9 @@ struct DepthPreprocessingTests {
 
     @Test("depth.png becomes 1000 / mm, resized bilinearly to 298 × 224 and centre-cropped, equal to numpy's float32 values")
     func pngToDisparity() throws {
-        let tensor = try DepthPreprocessing.tensor(path: fixture("media/depth.png"))
-        #expect(tensor.count == 224 * 224)
+        let output = try DepthPreprocessing.tensor(path: fixture("media/depth.png"))
+        #expect(output.shape == [1, 224, 224])
+        let tensor = output.values
         // numpy: out[0, 0], out[100, 50], out[223, 223] and the float64 sum.
         #expect(abs(tensor[0] - 0.7624077796936035) < 1e-6)
         #expect(abs(tensor[100 * 224 + 50] - 0.6734175682067871) < 1e-6)
@@ -39,7 +41,7 @@ struct DepthPreprocessingTests {
     func holesStayZero() {
         var millimetres = [UInt16](repeating: 0, count: 224 * 224)
         for i in millimetres.indices where i % 7 != 0 { millimetres[i] = UInt16(500 + i % 4000) }
-        let tensor = DepthPreprocessing.tensor(millimetres: millimetres, width: 224, height: 224)
+        let tensor = DepthPreprocessing.tensor(millimetres: millimetres, width: 224, height: 224).values
         #expect(tensor == millimetres.map { $0 == 0 ? 0 : 1000 / Float($0) })
         #expect(tensor[0] == 0 && tensor[7] == 0 && tensor[1] == 1000 / 501)
     }
@@ -47,7 +49,7 @@ struct DepthPreprocessingTests {
     @Test("a portrait map is resized on its width: 112 × 300 → 224 × 600, centre 224 rows; a constant 2 m stays 0.5")
     func portraitConstant() {
         let tensor = DepthPreprocessing.tensor(millimetres: [UInt16](repeating: 2000, count: 112 * 300), width: 112, height: 300)
-        #expect(tensor.count == 224 * 224 && tensor.allSatisfy { $0 == 0.5 })
+        #expect(tensor.shape == [1, 224, 224] && tensor.values.allSatisfy { $0 == 0.5 })
         // A vertical ramp: the crop keeps rows 188..<412 of 600, so the first row samples source row (188.5) / 2 − 0.5.
         let ramp = (0..<300).flatMap { y in [Float](repeating: Float(y), count: 112) }
         let resized = DepthPreprocessing.resizeBilinear(ramp, width: 112, height: 300, toWidth: 224, toHeight: 600, columns: 0..<224, rows: 0..<600)
@@ -61,7 +63,7 @@ struct DepthPreprocessingTests {
         for shape in [[1, 224, 224], [224, 224]] {
             let path = directory.file("disparity-\(shape.count).npy")
             try NPYArray(shape: shape, values: values).write(to: path)
-            #expect(try DepthPreprocessing.tensor(path: path) == values)
+            #expect(try DepthPreprocessing.tensor(path: path) == FloatTensor(shape: [1, 224, 224], values: values))
         }
     }
 

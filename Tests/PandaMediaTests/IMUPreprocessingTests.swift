@@ -14,17 +14,19 @@ struct IMUPreprocessingTests {
 
     @Test("a [6, 2000] .npy is taken as is, channel-major")
     func fullLength() throws {
-        let tensor = try IMUPreprocessing.tensor(path: fixture("media/imu.npy"))
-        #expect(tensor.count == 6 * 2000)
+        let output = try IMUPreprocessing.tensor(path: fixture("media/imu.npy"))
+        #expect(output.shape == [6, 2000])
+        let tensor = output.values
         #expect(tensor == (try NPYArray(path: fixture("media/imu.npy")).values))
         #expect(tensor[1 * 2000 + 7] == 1.170644998550415 && tensor.last == 0.17091529071331024)
     }
 
     @Test("a [6, 1500] .npy is zero-padded at the end of every channel")
     func shortIsPadded() throws {
-        let tensor = try IMUPreprocessing.tensor(path: fixture("media/imu-short.npy"))
+        let output = try IMUPreprocessing.tensor(path: fixture("media/imu-short.npy"))
         let full = try NPYArray(path: fixture("media/imu.npy")).values
-        #expect(tensor.count == 12000)
+        #expect(output.shape == [6, 2000])
+        let tensor = output.values
         for channel in 0..<6 {
             #expect(Array(tensor[(channel * 2000)..<(channel * 2000 + 1500)]) == Array(full[(channel * 2000)..<(channel * 2000 + 1500)]))
             #expect(tensor[(channel * 2000 + 1500)..<((channel + 1) * 2000)].allSatisfy { $0 == 0 })
@@ -36,8 +38,8 @@ struct IMUPreprocessingTests {
 
     @Test("imu.csv (header + 2000 rows of 6) transposes to [6, 2000] within numpy's measured 9.54e-7 of imu.npy")
     func csvMatchesNPY() throws {
-        let csv = try IMUPreprocessing.tensor(path: fixture("media/imu.csv"))
-        let npy = try IMUPreprocessing.tensor(path: fixture("media/imu.npy"))
+        let csv = try IMUPreprocessing.tensor(path: fixture("media/imu.csv")).values
+        let npy = try IMUPreprocessing.tensor(path: fixture("media/imu.npy")).values
         // np.abs(np.loadtxt("imu.csv", delimiter=",", skiprows=1, dtype=np.float32).T - imu).max() == 9.536743e-07.
         #expect(maxAbsoluteDifference(csv, npy) <= 9.5367431640625e-07)
         #expect(csv[0] == -0.052381 && csv[2000] == 0.632531 && csv[5 * 2000 + 1999] == 0.170915)
@@ -48,8 +50,9 @@ struct IMUPreprocessingTests {
         let directory = TemporaryDirectory()
         let path = directory.file("two-rows.txt")
         try "1,2,3,4,5,6\n\n7, 8, 9, 10, 11, 12\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let tensor = try IMUPreprocessing.tensor(path: path)
-        #expect(tensor.count == 12000)
+        let output = try IMUPreprocessing.tensor(path: path)
+        #expect(output.shape == [6, 2000])
+        let tensor = output.values
         let first: [Float] = (0..<6).map { tensor[$0 * 2000] }, second: [Float] = (0..<6).map { tensor[$0 * 2000 + 1] }
         #expect(first == [1, 2, 3, 4, 5, 6])
         #expect(second == [7, 8, 9, 10, 11, 12])
