@@ -51,45 +51,100 @@ AVX512BF16 void panda_f32_to_bf16_avx512(const float *x, uint16_t *out, size_t n
     }
 }
 
-// Four weight rows × four activation rows, over all columns: each vdpbf16ps adds 32 products into the 16 lanes of
-// one of 16 accumulators, summed across lanes once at the end. At the edges the last row (or activation row) is
-// repeated and its copies' sums are not stored.
-AVX512BF16 static void bf16_tile(const uint8_t *w, size_t row_bytes, int rows, const uint16_t *x, int tokens, size_t cols,
-                                 float *y, size_t y_stride, float beta) {
-    const uint16_t *wr[4], *xt[4];
-    for (int k = 0; k < 4; k++) {
-        wr[k] = (const uint16_t *)(w + (size_t)(k < rows ? k : rows - 1) * row_bytes);
-        xt[k] = x + (size_t)(k < tokens ? k : tokens - 1) * cols;
-    }
-    __m512 acc[4][4];
-    for (int k = 0; k < 4; k++)
-        for (int t = 0; t < 4; t++) acc[k][t] = _mm512_setzero_ps();
-    for (size_t i = 0; i < cols; i += 32) {
-        __mmask32 mask = i + 32 <= cols ? 0xFFFFFFFFu : (1u << (cols - i)) - 1;
-        __m512bh xv[4];
-        for (int t = 0; t < 4; t++) xv[t] = (__m512bh)_mm512_maskz_loadu_epi16(mask, xt[t] + i);
-        for (int k = 0; k < 4; k++) {
-            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(mask, wr[k] + i);
-            for (int t = 0; t < 4; t++) acc[k][t] = _mm512_dpbf16_ps(acc[k][t], wv, xv[t]);
+// The product is blocked as a BLAS GEMM is: a slab of 32 weight rows and 256 columns is repacked into the order
+// vdpbf16ps takes (lane = row, each 32-bit lane a pair of adjacent columns) and stays in L1 while tiles of up to 12
+// activation rows pass over it, each tile's 2 × 12 accumulators in registers, every activation pair broadcast to all
+// lanes. Each output is its row's and token's own sum in column order (partial sums rest in y between column blocks),
+// so a token's result does not depend on the tile or batch it is in.
+enum { BF16_SLAB_ROWS = 32, BF16_BLOCK_PAIRS = 128, BF16_TILE_TOKENS = 12 };
+
+// Columns [k0, k0 + columns) of `rows` (≤ 32) weight rows as packed[pair][lane]: lane r holds row r's columns
+// k0 + 2·pair and k0 + 2·pair + 1. Lanes past `rows` and the column past an odd end are zero.
+AVX512BF16 static void bf16_pack(const uint8_t *w, size_t row_bytes, int rows, size_t k0, size_t columns, uint32_t *packed) {
+    size_t pairs = (columns + 1) / 2;
+    for (int lane = 0; lane < BF16_SLAB_ROWS; lane++) {
+        if (lane >= rows) {
+            for (size_t p = 0; p < pairs; p++) packed[p * BF16_SLAB_ROWS + lane] = 0;
+            continue;
         }
-    }
-    for (int t = 0; t < tokens; t++)
-        for (int k = 0; k < rows; k++) {
-            float sum = _mm512_reduce_add_ps(acc[k][t]), *out = y + t * y_stride + k;
-            *out = beta == 0 ? sum : sum + beta * *out;
+        const uint16_t *row = (const uint16_t *)(w + (size_t)lane * row_bytes) + k0;
+        for (size_t p = 0; p < columns / 2; p++) {
+            uint32_t pair;
+            memcpy(&pair, row + 2 * p, 4);
+            packed[p * BF16_SLAB_ROWS + lane] = pair;
         }
+        if (columns % 2) packed[(pairs - 1) * BF16_SLAB_ROWS + lane] = row[columns - 1];
+    }
 }
 
-// Rows in slabs of 32 (256 KB of a 4096-wide weight, kept in L2) while every tile of four activation rows passes.
-void panda_matmul_bf16_avx512(const uint8_t *w, const uint16_t *x, float *y, size_t count, size_t cols, size_t y_stride, float beta,
+// y[t][0..32) (masked to the slab's rows) += the packed block times tokens t < T's columns [k0, k0 + columns); the
+// first column block starts from beta · y instead of y.
+AVX512BF16 static inline __attribute__((always_inline)) void bf16_tile(
+    int T, const uint32_t *packed, size_t columns, const uint16_t *x, size_t cols, float *y, size_t y_stride,
+    __mmask16 low, __mmask16 high, int first, float beta) {
+    __m512 acc[BF16_TILE_TOKENS][2];
+    for (int t = 0; t < T; t++) {
+        float *out = y + (size_t)t * y_stride;
+        if (first && beta == 0) {
+            acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+        } else {
+            __m512 scale = _mm512_set1_ps(first ? beta : 1.0f);
+            acc[t][0] = _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(low, out));
+            acc[t][1] = _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(high, out + 16));
+        }
+    }
+    size_t full = columns / 2;
+    for (size_t p = 0; p < full; p++) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(packed + p * BF16_SLAB_ROWS);
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512(packed + p * BF16_SLAB_ROWS + 16);
+        for (int t = 0; t < T; t++) {
+            uint32_t pair;
+            memcpy(&pair, x + (size_t)t * cols + 2 * p, 4);
+            __m512bh xv = (__m512bh)_mm512_set1_epi32((int)pair);
+            acc[t][0] = _mm512_dpbf16_ps(acc[t][0], w0, xv);
+            acc[t][1] = _mm512_dpbf16_ps(acc[t][1], w1, xv);
+        }
+    }
+    if (columns % 2) {  // the last column alone: its partner is zero in both operands, and nothing past the row is read
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(packed + full * BF16_SLAB_ROWS);
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512(packed + full * BF16_SLAB_ROWS + 16);
+        for (int t = 0; t < T; t++) {
+            __m512bh xv = (__m512bh)_mm512_set1_epi32((int)x[(size_t)t * cols + columns - 1]);
+            acc[t][0] = _mm512_dpbf16_ps(acc[t][0], w0, xv);
+            acc[t][1] = _mm512_dpbf16_ps(acc[t][1], w1, xv);
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        float *out = y + (size_t)t * y_stride;
+        _mm512_mask_storeu_ps(out, low, acc[t][0]);
+        _mm512_mask_storeu_ps(out + 16, high, acc[t][1]);
+    }
+}
+
+AVX512BF16 void panda_matmul_bf16_avx512(const uint8_t *w, const uint16_t *x, float *y, size_t count, size_t cols, size_t y_stride, float beta,
                               size_t row_begin, size_t row_end) {
     size_t row_bytes = cols * 2;
-    for (size_t slab_begin = row_begin; slab_begin < row_end; slab_begin += 32) {
-        size_t slab_end = slab_begin + 32 < row_end ? slab_begin + 32 : row_end;
-        for (size_t t = 0; t < count; t += 4)
-            for (size_t r = slab_begin; r < slab_end; r += 4)
-                bf16_tile(w + r * row_bytes, row_bytes, slab_end - r < 4 ? (int)(slab_end - r) : 4, x + t * cols,
-                          count - t < 4 ? (int)(count - t) : 4, cols, y + t * y_stride + r, y_stride, beta);
+    uint32_t packed[BF16_BLOCK_PAIRS * BF16_SLAB_ROWS] __attribute__((aligned(64)));
+    for (size_t r0 = row_begin; r0 < row_end; r0 += BF16_SLAB_ROWS) {
+        int rows = row_end - r0 < BF16_SLAB_ROWS ? (int)(row_end - r0) : BF16_SLAB_ROWS;
+        __mmask16 low = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1);
+        __mmask16 high = rows <= 16 ? 0 : (__mmask16)((1u << (rows - 16)) - 1);
+        for (size_t k0 = 0; k0 < cols; k0 += 2 * BF16_BLOCK_PAIRS) {
+            size_t columns = cols - k0 < 2 * BF16_BLOCK_PAIRS ? cols - k0 : 2 * BF16_BLOCK_PAIRS;
+            bf16_pack(w + r0 * row_bytes, row_bytes, rows, k0, columns, packed);
+            for (size_t t0 = 0; t0 < count; t0 += BF16_TILE_TOKENS) {
+                const uint16_t *xt = x + t0 * cols + k0;
+                float *yt = y + t0 * y_stride + r0;
+                int first = k0 == 0;
+                // A constant token count per call, so that the accumulators stay in registers.
+                switch (count - t0 < BF16_TILE_TOKENS ? (int)(count - t0) : BF16_TILE_TOKENS) {
+#define BF16_TILE_CASE(T) case T: bf16_tile(T, packed, columns, xt, cols, yt, y_stride, low, high, first, beta); break;
+                BF16_TILE_CASE(12) BF16_TILE_CASE(11) BF16_TILE_CASE(10) BF16_TILE_CASE(9) BF16_TILE_CASE(8) BF16_TILE_CASE(7)
+                BF16_TILE_CASE(6) BF16_TILE_CASE(5) BF16_TILE_CASE(4) BF16_TILE_CASE(3) BF16_TILE_CASE(2) BF16_TILE_CASE(1)
+#undef BF16_TILE_CASE
+                }
+            }
+        }
     }
 }
 

@@ -7,6 +7,10 @@
 
 #include "internal.h"
 
+#ifdef PANDA_X86
+#include <cpuid.h>
+#endif
+
 // Feature names as __builtin_cpu_supports spells them (it also checks that the OS saves the AVX/AVX-512 registers).
 static const char *const feature_names[PANDA_CPU_FEATURE_COUNT] = {
     "avx2", "fma", "f16c", "avxvnni", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni", "avx512bf16",
@@ -103,6 +107,33 @@ int panda_kernel_path(void) {
         fprintf(stderr, "panda: %s\n", message);
     return path;
 }
+
+static int cpu_is_intel(void) {
+#ifdef PANDA_X86
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
+    return ebx == 0x756E6547 && edx == 0x49656E69 && ecx == 0x6C65746E;  // "GenuineIntel"
+#else
+    return 0;
+#endif
+}
+
+static int selected_bf16_products = -1;
+
+int panda_bf16_products(void) {
+    int products = __atomic_load_n(&selected_bf16_products, __ATOMIC_RELAXED);
+    if (products >= 0) return products;
+    const char *request = getenv("PANDA_BF16_PRODUCTS");
+    int valid = request && (strcmp(request, "dot") == 0 || strcmp(request, "widened") == 0);
+    products = valid ? strcmp(request, "dot") == 0 : !cpu_is_intel();
+    int expected = -1;
+    if (__atomic_compare_exchange_n(&selected_bf16_products, &expected, products, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+        request && *request && !valid)
+        fprintf(stderr, "panda: PANDA_BF16_PRODUCTS=%s is neither dot nor widened; using %s\n", request, products ? "dot" : "widened");
+    return products;
+}
+
+void panda_select_bf16_products(int products) { __atomic_store_n(&selected_bf16_products, products != 0, __ATOMIC_RELAXED); }
 
 int panda_kernel_select_path(int path) {
     if (!panda_kernel_path_supported(path)) return -1;

@@ -214,7 +214,7 @@ void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void
 int panda_pool_matmul_bf16(panda_pool *pool, const void *w, const float *x, void *scratch, float *y, size_t count, size_t rows,
                            size_t cols, size_t y_stride, float beta) {
 #ifdef PANDA_X86
-    if (panda_kernel_path() != PANDA_PATH_AVX512VNNI) return 0;
+    if (panda_kernel_path() != PANDA_PATH_AVX512VNNI || panda_bf16_products() != PANDA_BF16_DOT) return 0;
     panda_f32_to_bf16_avx512(x, scratch, count * cols);
     pool->count = count;
     pool->y_stride = y_stride;

@@ -43,10 +43,31 @@ public enum KernelPath: Int, CaseIterable, Sendable, CustomStringConvertible {
         (0..<Int32(PANDA_CPU_FEATURE_COUNT)).map { (String(cString: panda_cpu_feature_name($0)), panda_cpu_has_feature($0) != 0) }
     }
 
-    /// One line for `--version`-style printouts: the features found, the supported paths and the one in use.
+    /// One line for `--version`-style printouts: the features found, the supported paths and the one in use, and
+    /// on the avx512vnni path how bf16 weights multiply prompts.
     public static var summary: String {
         let found = cpuFeatures.filter(\.present).map(\.name)
-        return "kernels: \(current) (supported: \(supported.map(\.description).joined(separator: ", "))); CPU features: "
+        let bf16 = current == .avx512vnni ? "; bf16 prompt products: \(BF16Products.current)" : ""
+        return "kernels: \(current) (supported: \(supported.map(\.description).joined(separator: ", "))\(bf16)); CPU features: "
             + (found.isEmpty ? "none of \(cpuFeatures.map(\.name).joined(separator: " "))" : found.joined(separator: " "))
     }
+}
+
+/// How bf16 weights multiply several activation rows on the avx512vnni path (panda_kernels.h says why either):
+/// `dot` through vdpbf16ps with the activations rounded to bf16, `widened` to f32 for OpenBLAS's sgemm. Chosen
+/// once per process from `PANDA_BF16_PRODUCTS` or the CPU's maker.
+public enum BF16Products: Int, CaseIterable, Sendable, CustomStringConvertible {
+    case widened, dot
+
+    public var description: String {
+        switch self {
+        case .widened: "widened (f32 sgemm)"
+        case .dot: "dot (vdpbf16ps)"
+        }
+    }
+
+    public static var current: BF16Products { BF16Products(rawValue: Int(panda_bf16_products()))! }
+
+    /// Switches the choice, for tests and benchmarks; not while kernels run.
+    public static func select(_ products: BF16Products) { panda_select_bf16_products(Int32(products.rawValue)) }
 }

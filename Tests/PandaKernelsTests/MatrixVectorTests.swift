@@ -119,18 +119,31 @@ struct MatrixVectorTests {
         }
     }
 
-    @Test("the f32/f16/bf16 matrix–matrix product adds the double-precision product of the stored weights and the activations as the path rounds them (bf16 for bf16 weights on avx512vnni) into strided outputs, on every kernel path",
+    @Test("the f32/f16/bf16 matrix–matrix product adds the double-precision product of the stored weights and the activations as the path rounds them (bf16 for bf16 weights through vdpbf16ps) into strided outputs, on every kernel path and both bf16 product choices",
           arguments: [DType.f32, .f16, .bf16], KernelPath.allCases)
     func floatMatrixProductMatchesReference(dtype: DType, path: KernelPath) {
         guard select(path, for: "matrix-matrix \(dtype)") else { return }
         defer { KernelPath.select(Self.startUp) }
+        let choices = dtype == .bf16 && path == .avx512vnni ? BF16Products.allCases : [BF16Products.current]
+        let startUpChoice = BF16Products.current
+        defer { BF16Products.select(startUpChoice) }
+        for choice in choices {
+            BF16Products.select(choice)
+            if choices.count > 1 { print("ran matrix-matrix bf16 with \(choice) products") }
+            floatMatrixProduct(dtype: dtype, path: path, roundsInputToBF16: dtype == .bf16 && path == .avx512vnni && choice == .dot)
+        }
+    }
+
+    private func floatMatrixProduct(dtype: DType, path: KernelPath, roundsInputToBF16: Bool) {
         let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace(tileFloats: 1 << 16)
-        // Rows and activation rows that are not multiples of the 4 × 4 tiles, columns that are not of 32.
-        for (rows, columns, count) in [(rows: 37, columns: 109, count: 7), (rows: 64, columns: 1024, count: 9), (rows: 8, columns: 32, count: 1)] {
+        // Rows not multiples of the 32-row slabs, activation rows not of the 12-row tiles, columns neither of the
+        // 256-column blocks nor even.
+        for (rows, columns, count) in [(rows: 37, columns: 109, count: 7), (rows: 64, columns: 1024, count: 9), (rows: 8, columns: 32, count: 1),
+                                       (rows: 50, columns: 301, count: 27)] {
             let weightBytes = encoded(values(rows * columns, seed: UInt64(rows)), as: dtype)
             let stored = decoded(weightBytes, as: dtype, count: rows * columns)
             let input = values(count * columns, seed: UInt64(60 + count)).map { $0 * 4 }
-            let x = dtype == .bf16 && path == .avx512vnni ? decoded(encoded(input, as: .bf16), as: .bf16, count: input.count) : input
+            let x = roundsInputToBF16 ? decoded(encoded(input, as: .bf16), as: .bf16, count: input.count) : input
             let stride = rows + 3  // outputs with a gap between rows, as into a wider buffer
             let initial = values(count * stride, seed: 77)
             var output = initial
@@ -147,6 +160,32 @@ struct MatrixVectorTests {
             #expect(output.allSatisfy { $0.isFinite }, "\(dtype) \(rows)×\(columns) on \(path): an output is not finite")
             #expect(worst <= 1e-5 * Double(columns), "\(dtype) \(rows)×\(columns), \(count) rows on \(path): max |Δ| \(worst)")
         }
+    }
+
+    @Test("the vdpbf16ps prompt product gives each activation row the same bits in any batch: a token's sum does not depend on its tile")
+    func bf16DotProductRowsAreIndependent() {
+        guard select(.avx512vnni, for: "matrix-matrix bf16 through vdpbf16ps, rows alone") else { return }
+        defer { KernelPath.select(Self.startUp) }
+        let startUpChoice = BF16Products.current
+        defer { BF16Products.select(startUpChoice) }
+        BF16Products.select(.dot)
+        let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace(tileFloats: 1 << 16)
+        let (rows, columns, count) = (45, 600, 29)
+        let weightBytes = encoded(values(rows * columns, seed: 3), as: .bf16)
+        let x = values(count * columns, seed: 4)
+        var together = [Float](repeating: .nan, count: count * rows), alone = together
+        weightBytes.withUnsafeBytes { w in
+            let weight = WeightMatrix(dtype: .bf16, rows: rows, columns: columns, bytes: w)
+            weight.multiply(count: count, x, into: &together, pool: pool, workspace: workspace)
+            for row in 0..<count {
+                x.withUnsafeBufferPointer { input in
+                    alone.withUnsafeMutableBufferPointer { output in
+                        weight.multiply(count: 1, input.baseAddress! + row * columns, into: output.baseAddress! + row * rows, pool: pool, workspace: workspace)
+                    }
+                }
+            }
+        }
+        #expect(together.elementsEqual(alone) { $0.bitPattern == $1.bitPattern })
     }
 
     @Test("several vectors through the f32/f16/bf16 matrix-vector kernel at once give each exactly its product alone, on every kernel path",

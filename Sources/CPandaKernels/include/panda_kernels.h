@@ -31,7 +31,8 @@ enum { PANDA_QK = 32, PANDA_Q8_0_BYTES = 34, PANDA_Q4_0_BYTES = 18, PANDA_X8_ROW
 //   avxvnni     avx2 + AVX-VNNI: q4_0x8/q8_0x8 through 256-bit vpdpbusd
 //   avx512      AVX-512 F/BW/VL/DQ: 512-bit f32/f16/bf16 kernels, AVX2 int8 kernels
 //   avx512vnni  avx512 + AVX-512 VNNI and BF16: q4_0x8/q8_0x8 through 512-bit vpdpbusd, 16 rows per vector, and
-//               bf16 matrix–matrix products through vdpbf16ps with the activations rounded to bf16
+//               bf16 matrix–matrix products through vdpbf16ps with the activations rounded to bf16 where
+//               panda_bf16_products() says dot
 enum panda_kernel_path {
     PANDA_PATH_PORTABLE = 0, PANDA_PATH_AVX2 = 1, PANDA_PATH_AVXVNNI = 2, PANDA_PATH_AVX512 = 3, PANDA_PATH_AVX512VNNI = 4,
     PANDA_PATH_COUNT = 5
@@ -51,6 +52,19 @@ int panda_kernel_select_path(int path);
 // The path a PANDA_KERNELS value selects on this CPU (NULL or empty: the best), writing a warning sentence into
 // `message` (empty when none) when the request cannot be met as asked.
 int panda_kernel_path_for_request(const char *request, char *message, size_t message_size);
+
+// How bf16 weights multiply several activation rows (prompts) on the avx512vnni path: through vdpbf16ps with the
+// activations rounded to bf16 (dot), or widened to f32 for OpenBLAS's FMA sgemm (widened; also every other path).
+// Which is faster is a property of the core, not of the instruction set: the Intel Xeon measured here (Emerald
+// Rapids ids, no AMX) issues vdpbf16ps every other cycle, half its FMAs' multiply-adds (docs/benchmarks.md), while
+// AMD's Zen 4 and 5 issue it at their FMA's rate, twice the multiply-adds (their published instruction rates; not
+// measured here). Chosen once, at first use: PANDA_BF16_PRODUCTS=dot
+// or =widened in the environment, otherwise widened on Intel and dot elsewhere; the choice is the same on every run
+// of a machine, so its numbers are too.
+enum panda_bf16_products { PANDA_BF16_WIDENED = 0, PANDA_BF16_DOT = 1 };
+int panda_bf16_products(void);
+// Switches the choice (tests and benchmarks). Not safe while kernels run.
+void panda_select_bf16_products(int products);
 
 // CPU features the paths depend on, as detected, in the order of panda_cpu_feature_name.
 enum { PANDA_CPU_FEATURE_COUNT = 10 };
