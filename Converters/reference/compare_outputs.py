@@ -9,7 +9,7 @@ import sys
 import numpy
 from safetensors.numpy import load_file
 
-TOLERANCE = 1e-4
+TOLERANCE = 1e-3
 
 
 def compare(generated, committed):

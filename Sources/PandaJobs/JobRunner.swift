@@ -134,14 +134,14 @@ public final class JobRunner {
         for (role, path) in modelPaths { modelFingerprints[role] = try Fingerprint.ofModel(path) }
         try verifyModelsOnce()
         // f32 keeps the key it always had, so earlier runs' embeddings are found again.
-        let precisionTag = options.precision == .f32 ? "" : "/" + options.precision.rawValue
+        let precisionTag = options.precision == .f32 ? "" : "/" + options.precision.arithmeticName
         embeddings = EmbeddingService(store: store, modelFingerprint: (modelFingerprints["imagebind"] ?? "") + precisionTag, loadEmbedder: embedder)
         cellOrder = try options.cells.map(plan.cells(needing:)) ?? plan.order
         let jobText = (try? String(contentsOfFile: plan.job.path, encoding: .utf8)) ?? ""
         // Parameters set on the command line and a subset of cells make other records than the job file alone.
         var settings = plan.job.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         if options.cells != nil { settings.append("cells=" + cellOrder.map(\.name).joined(separator: ",")) }
-        if options.precision != .f32 { settings.append("precision=" + options.precision.rawValue) }
+        if options.precision != .f32 { settings.append("precision=" + options.precision.arithmeticName) }
         jobFingerprint = Fingerprint.of([jobText] + modelFingerprints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + settings)
 
         var items = plan.items.filter { options.shard?.contains($0.id) ?? true }

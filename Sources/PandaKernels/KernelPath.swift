@@ -47,7 +47,7 @@ public enum KernelPath: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// on the avx512vnni path how bf16 weights multiply prompts.
     public static var summary: String {
         let found = cpuFeatures.filter(\.present).map(\.name)
-        let bf16 = current == .avx512vnni ? "; bf16 prompt products: \(BF16Products.current)" : ""
+        let bf16 = current == .avx512vnni ? "; bf16 matrix products: \(BF16Products.current)" : ""
         return "kernels: \(current) (supported: \(supported.map(\.description).joined(separator: ", "))\(bf16)); CPU features: "
             + (found.isEmpty ? "none of \(cpuFeatures.map(\.name).joined(separator: " "))" : found.joined(separator: " "))
     }

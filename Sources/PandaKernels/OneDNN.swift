@@ -49,7 +49,11 @@ public enum OneDNN {
 public enum EncoderPrecision: String, CaseIterable, Codable, Sendable, CustomStringConvertible {
     /// OpenBLAS sgemm, as PyTorch's f32 model (the parity tests' precision).
     case f32
-    /// Weights and activations rounded to bfloat16, products summed in f32 (PyTorch's `model.to(torch.bfloat16)`).
+    /// Weights rounded to bfloat16. Where bf16 products go through `vdpbf16ps` (`BF16Products.dot` on the
+    /// avx512vnni path), oneDNN multiplies them with the activations rounded too, products summed in f32, as
+    /// PyTorch's `model.to(torch.bfloat16)` does, and where oneDNN has AMX; elsewhere (Intel cores without AMX,
+    /// whose `vdpbf16ps` does half the work of their FMAs, and CPUs without AVX-512 BF16) the weights are widened
+    /// for OpenBLAS's sgemm with f32 activations.
     case bf16
     /// Weights in int8 with a scale per output channel; activations in 8 bits with a scale and zero point per
     /// token, computed as they come (PyTorch's dynamic quantization does the same per tensor).
@@ -57,15 +61,27 @@ public enum EncoderPrecision: String, CaseIterable, Codable, Sendable, CustomStr
 
     public var description: String { rawValue }
 
+    /// The precision with its arithmetic, for keys of cached results: bf16 through oneDNN and widened bf16 give
+    /// different last bits.
+    public var arithmeticName: String { self == .bf16 && !Self.bf16ThroughOneDNN ? "bf16-widened" : rawValue }
+
+    /// Whether `bf16` multiplies through oneDNN rather than by widening its weights for sgemm: where bf16 products
+    /// are `vdpbf16ps` ones, or where oneDNN has AMX's bf16 tiles (far faster than either; no such CPU measured here).
+    public static var bf16ThroughOneDNN: Bool {
+        let amx = dnnl_cpu_isa_avx512_core_amx.rawValue
+        return (KernelPath.current == .avx512vnni && BF16Products.current == .dot) || dnnl_get_effective_cpu_isa().rawValue & amx == amx
+    }
+
     /// Why this CPU cannot run the precision, or nil when it can.
     public var unavailableReason: String? {
         switch self {
         case .f32: return nil
+        case .bf16 where !Self.bf16ThroughOneDNN: return nil
         case .bf16, .int8:
             guard OneDNN.engine != nil else { return "oneDNN found no CPU engine" }
             let isa = dnnl_get_effective_cpu_isa().rawValue
             if self == .bf16 && isa & dnnl_cpu_isa_avx512_core.rawValue != dnnl_cpu_isa_avx512_core.rawValue {
-                return "oneDNN \(OneDNN.version) multiplies bf16 only with AVX-512 (this CPU: \(OneDNN.instructionSet)); use int8 or f32"
+                return "oneDNN \(OneDNN.version) multiplies bf16 only with AVX-512 (this CPU: \(OneDNN.instructionSet)); use int8 or f32, or PANDA_BF16_PRODUCTS=widened"
             }
             if isa & dnnl_cpu_isa_avx2.rawValue != dnnl_cpu_isa_avx2.rawValue {
                 return "oneDNN's int8 products need at least AVX2 (this CPU: \(OneDNN.instructionSet)); use f32"

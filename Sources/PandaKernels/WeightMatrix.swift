@@ -5,13 +5,15 @@ import PandaFormat
 /// A row-major [rows × columns] weight in any stored dtype, read in place (usually from a memory-mapped
 /// .panda file), as PyTorch's `nn.Linear` stores it: `y = W · x` multiplies by its rows.
 public struct WeightMatrix: @unchecked Sendable {
-    // @unchecked: a read-only view; the owner of the bytes (a WeightFile) outlives it.
+    // @unchecked: a read-only view; the owner of the bytes (a WeightFile, or its own rounded copy) outlives it.
     public let dtype: DType
     public let rows: Int
     public let columns: Int
     public let bytes: UnsafeRawBufferPointer
     /// A copy in oneDNN's layout for bf16 or int8 products (`packed(for:threads:pool:)`); nil multiplies the stored weights.
     public private(set) var packed: PackedMatrix?
+    /// The allocation `bytes` points into when this matrix is a rounded copy rather than a view of a file.
+    private var ownedBytes: OwnedBytes?
 
     public init(dtype: DType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) {
         precondition([.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8].contains(dtype), "no matrix kernels for \(dtype)")
@@ -26,10 +28,37 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// This weight with a packed copy for `precision` (itself for f32): its matrix–matrix products through
     /// `multiply(count:_:into:outputStride:beta:pool:workspace:)` then run in that precision.
+    /// bf16 without oneDNN (see `EncoderPrecision.bf16`) is the weights rounded to a bf16 copy, widened for sgemm.
     public func packed(for precision: EncoderPrecision, threads: Int, pool: ThreadPool) throws -> WeightMatrix {
-        guard precision != .f32 else { return self }
-        var copy = self
-        copy.packed = try PackedMatrix(self, precision: precision, threads: threads, pool: pool)
+        switch precision {
+        case .f32:
+            return self
+        case .bf16 where !EncoderPrecision.bf16ThroughOneDNN:
+            return roundedToBF16(pool: pool)
+        case .bf16, .int8:
+            var copy = self
+            copy.packed = try PackedMatrix(self, precision: precision, threads: threads, pool: pool)
+            return copy
+        }
+    }
+
+    /// This weight rounded to bf16 (to nearest even) in a copy it owns; itself when it is stored in bf16.
+    func roundedToBF16(pool: ThreadPool) -> WeightMatrix {
+        guard dtype != .bf16 else { return self }
+        let storage = OwnedBytes(byteCount: rows * columns * 2)
+        let rounded = storage.pointer.assumingMemoryBound(to: UInt16.self)
+        let tileRows = max(1, min(rows, (1 << 22) / columns))
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * columns)
+        defer { tile.deallocate() }
+        var start = 0
+        while start < rows {
+            let count = min(tileRows, rows - start)
+            rowsAsFloats(start..<(start + count), into: tile, pool: pool)
+            panda_pool_f32_to_bf16(pool.pool, tile, columns, rounded + start * columns, count)
+            start += count
+        }
+        var copy = WeightMatrix(dtype: .bf16, rows: rows, columns: columns, bytes: UnsafeRawBufferPointer(start: storage.pointer, count: storage.byteCount))
+        copy.ownedBytes = storage
         return copy
     }
 
@@ -256,4 +285,18 @@ extension WeightMatrix {
             multiply(count: count, input, into: output, pool: pool, workspace: workspace)
         }
     }
+}
+
+/// Bytes a `WeightMatrix` owns (a rounded copy), freed with the last matrix that holds them.
+private final class OwnedBytes: @unchecked Sendable {
+    // @unchecked: written once, before any matrix reads it.
+    let pointer: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        pointer = .allocate(byteCount: max(byteCount, 1), alignment: 64)
+    }
+
+    deinit { pointer.deallocate() }
 }

@@ -11,7 +11,9 @@ struct Info: ParsableCommand {
             Panda starts again with OPENBLAS_CORETYPE set to SkylakeX (AVX-512) or Haswell (AVX2); setting \
             OPENBLAS_CORETYPE yourself keeps your choice. Last, it prints the instruction set oneDNN uses for \
             ImageBind's bf16 and int8 products (--precision; DNNL_MAX_CPU_ISA=AVX2 lowers it) and the precisions \
-            this CPU can run.
+            this CPU can run. On the avx512vnni path it also says how bf16 weights multiply several rows (prompts, \
+            ImageBind's bf16): PANDA_BF16_PRODUCTS=dot through vdpbf16ps (oneDNN's for ImageBind), =widened to f32 \
+            for OpenBLAS; by default widened on Intel CPUs, whose vdpbf16ps does half the work of their FMAs.
             Example:
               PANDA_KERNELS=avx2 panda-run info
             """)
@@ -20,7 +22,8 @@ struct Info: ParsableCommand {
         print(KernelPath.summary)
         print("OpenBLAS kernels: \(OpenBLASCore.name)")
         let precisions = EncoderPrecision.allCases.map { precision in
-            precision.unavailableReason.map { "\(precision) (no: \($0))" } ?? precision.rawValue
+            if let reason = precision.unavailableReason { return "\(precision) (no: \(reason))" }
+            return precision == .bf16 && !EncoderPrecision.bf16ThroughOneDNN ? "bf16 (widened for OpenBLAS)" : precision.rawValue
         }
         print("oneDNN \(OneDNN.version): \(OneDNN.instructionSet); ImageBind precisions: \(precisions.joined(separator: ", "))")
     }

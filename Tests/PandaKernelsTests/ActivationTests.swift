@@ -119,11 +119,20 @@ extension MatrixVectorTests {
 // oneDNN's products through packed weights (ImageBind's --precision), in this suite because the activation
 // conversions around them follow the kernel path.
 extension MatrixVectorTests {
-    @Test("int8 and bf16 products of a packed weight stay within their precision of the f32 product, add to the output under beta 1 and write rows outputStride apart, on every kernel path",
+    @Test("int8 and bf16 products of a packed weight stay within their precision of the f32 product, add to the output under beta 1 and write rows outputStride apart, on every kernel path and both bf16 product choices",
           arguments: KernelPath.allCases)
     func packedProductsMatchF32(path: KernelPath) throws {
         guard select(path, for: "packed int8/bf16 products") else { return }
         defer { KernelPath.select(Self.startUp) }
+        let startUpChoice = BF16Products.current
+        defer { BF16Products.select(startUpChoice) }
+        for choice in path == .avx512vnni ? BF16Products.allCases : [startUpChoice] {
+            BF16Products.select(choice)
+            try packedProducts(path: path, bf16: EncoderPrecision.bf16ThroughOneDNN ? "oneDNN" : "widened")
+        }
+    }
+
+    private func packedProducts(path: KernelPath, bf16: String) throws {
         let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace()
         let (rows, columns, count, stride) = (96, 160, 37, 100)
         // GELU-like activations: mostly positive with a negative tail, as fc2's input is.
@@ -153,7 +162,7 @@ extension MatrixVectorTests {
                 #expect(output[(t * stride + rows)..<((t + 1) * stride)].allSatisfy { $0 == 1 }, "\(precision): wrote past its row")
             }
             #expect(worst >= (precision == .int8 ? 0.999 : 0.99995), "\(precision) on \(path): lowest cosine \(worst)")
-            print("packed \(precision) on \(path): lowest cosine to the f64 product \(worst)")
+            print("packed \(precision)\(precision == .bf16 ? " (\(bf16))" : "") on \(path): lowest cosine to the f64 product \(worst)")
         }
     }
 }
