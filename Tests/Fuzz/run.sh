@@ -29,18 +29,38 @@ library() {
     swiftc "${flags[@]}" -emit-library -static -emit-module -module-name "$name" -I "$out" "$@" $sources \
         -emit-module-path "$out/$name.swiftmodule" -o "$out/lib$name.a"
 }
+# kernels: CPandaKernels (PandaFormat's block codecs) as a plain, uninstrumented C library with a module map, kept
+# while no C source is newer.
+kernels() {
+    local sources=("$root"/Sources/CPandaKernels/*.c) objects=()
+    mkdir -p "$out/CPandaKernels"
+    printf 'module CPandaKernels {\n    header "%s"\n    export *\n}\n' "$root/Sources/CPandaKernels/include/panda_kernels.h" \
+        > "$out/CPandaKernels/module.modulemap"
+    if [[ -f $out/libCPandaKernels.a && -z $(find "$root/Sources/CPandaKernels" -newer "$out/libCPandaKernels.a" | head -1) ]]; then return; fi
+    for source in "${sources[@]}"; do
+        objects+=("$out/CPandaKernels/$(basename "$source" .c).o")
+        clang -O2 -c "$source" -I "$root/Sources/CPandaKernels/include" -I "$root/Sources/CPandaKernels" -o "${objects[-1]}"
+    done
+    rm -f "$out/libCPandaKernels.a"
+    ar rcs "$out/libCPandaKernels.a" "${objects[@]}"
+}
+format=(-I "$root/Sources/CZstd" -I "$out/CPandaKernels")
+formatLibraries=("$out/libPandaFormat.a" "$out/libCPandaKernels.a" -lzstd -lmvec)
 media=(-I "$root/Sources/CJPEG" -I "$root/Sources/CSndfile" -I "$root/Sources/CFFmpeg")
 harness=("$fuzz/Targets/FileInput.swift")
 case $target in
     unpickler | zip | safetensors | panda | panda-sealed)
-        library PandaFormat -- -I "$root/Sources/CZstd"
-        library PandaConvert "$out/libPandaFormat.a" -- -I "$root/Sources/CZstd"
+        kernels
+        library PandaFormat "$out/libCPandaKernels.a" -- "${format[@]}"
+        library PandaConvert "$out/libPandaFormat.a" -- "${format[@]}"
         # panda-sealed is panda.swift with SEAL_INDEX: the header is made to agree with each mutated file.
-        harness+=("$fuzz/Targets/${target%-sealed}.swift" -I "$root/Sources/CZstd" "$out/libPandaConvert.a" "$out/libPandaFormat.a" -lzstd)
+        harness+=("$fuzz/Targets/${target%-sealed}.swift" "${format[@]}" "$out/libPandaConvert.a" "${formatLibraries[@]}")
         if [[ $target == panda-sealed ]]; then harness+=(-D SEAL_INDEX); fi ;;
     npy | jpeg | image | sound)
-        library PandaMedia -- "${media[@]}"
-        harness+=("$fuzz/Targets/$target.swift" "${media[@]}" "$out/libPandaMedia.a") ;;
+        kernels
+        library PandaFormat "$out/libCPandaKernels.a" -- "${format[@]}"
+        library PandaMedia "$out/libPandaFormat.a" -- "${media[@]}" "${format[@]}"
+        harness+=("$fuzz/Targets/$target.swift" "${media[@]}" "${format[@]}" "$out/libPandaMedia.a" "${formatLibraries[@]}") ;;
     job)
         # PandaJobs alone is instrumented; what it imports comes from the SwiftPM debug build, its objects
         # gathered in one archive so that the linker takes only those needed.
