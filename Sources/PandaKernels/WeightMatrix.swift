@@ -14,6 +14,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public private(set) var packed: PackedMatrix?
     /// The allocation `bytes` points into when this matrix is a rounded copy rather than a view of a file.
     private var ownedBytes: OwnedBytes?
+    /// Set on `--precision bf16`'s widened weights, so that their products stay widened whatever `BF16Products`
+    /// says later (an encoder computes the same way from its first embedding to its last).
+    private var alwaysWidens = false
 
     public init(dtype: DType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer) {
         precondition([.f32, .f16, .bf16, .q8_0, .q4_0, .q4_0x8, .q8_0x8].contains(dtype), "no matrix kernels for \(dtype)")
@@ -44,7 +47,11 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// This weight rounded to bf16 (to nearest even) in a copy it owns; itself when it is stored in bf16.
     func roundedToBF16(pool: ThreadPool) -> WeightMatrix {
-        guard dtype != .bf16 else { return self }
+        guard dtype != .bf16 else {
+            var copy = self
+            copy.alwaysWidens = true
+            return copy
+        }
         let storage = OwnedBytes(byteCount: rows * columns * 2)
         let rounded = storage.pointer.assumingMemoryBound(to: UInt16.self)
         let tileRows = max(1, min(rows, (1 << 22) / columns))
@@ -59,6 +66,7 @@ public struct WeightMatrix: @unchecked Sendable {
         }
         var copy = WeightMatrix(dtype: .bf16, rows: rows, columns: columns, bytes: UnsafeRawBufferPointer(start: storage.pointer, count: storage.byteCount))
         copy.ownedBytes = storage
+        copy.alwaysWidens = true
         return copy
     }
 
@@ -206,7 +214,7 @@ extension WeightMatrix {
             }
         }
         // The workspace holds the bf16 input (2 bytes per value) when it fits.
-        if dtype == .bf16, count * columns <= 2 * workspace.tileFloats,
+        if dtype == .bf16, !alwaysWidens, count * columns <= 2 * workspace.tileFloats,
            panda_pool_matmul_bf16(pool.pool, bytes.baseAddress, input, workspace.tile, output, count, rows, columns, stride, beta) != 0 {
             return
         }

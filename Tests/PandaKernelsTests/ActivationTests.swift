@@ -132,6 +132,32 @@ extension MatrixVectorTests {
         }
     }
 
+    @Test("a weight packed for widened bf16 keeps multiplying widened after the bf16 product choice changes")
+    func widenedBF16StaysWidened() throws {
+        guard select(.avx512vnni, for: "widened bf16 after a change of choice") else { return }
+        defer { KernelPath.select(Self.startUp) }
+        let startUpChoice = BF16Products.current
+        defer { BF16Products.select(startUpChoice) }
+        let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace()
+        let (rows, columns, count) = (48, 96, 5)
+        let storage = UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * columns)
+        defer { storage.deallocate() }
+        _ = storage.initialize(from: values(rows * columns, seed: 21))
+        let input = values(count * columns, seed: 22)
+        BF16Products.select(.widened)
+        let packed = try WeightMatrix(dtype: .f32, rows: rows, columns: columns, bytes: UnsafeRawBufferPointer(storage))
+            .packed(for: .bf16, threads: 2, pool: pool)
+        #expect(packed.dtype == .bf16 && packed.packed == nil)
+        func product() -> [Float] {
+            var output = [Float](repeating: 0, count: count * rows)
+            packed.multiply(count: count, input, into: &output, pool: pool, workspace: workspace)
+            return output
+        }
+        let before = product()
+        BF16Products.select(.dot)
+        #expect(product().elementsEqual(before) { $0.bitPattern == $1.bitPattern })
+    }
+
     private func packedProducts(path: KernelPath, bf16: String) throws {
         let pool = ThreadPool(threads: 2), workspace = MatrixWorkspace()
         let (rows, columns, count, stride) = (96, 160, 37, 100)
