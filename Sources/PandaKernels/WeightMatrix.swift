@@ -197,8 +197,8 @@ extension WeightMatrix {
     /// output[count × rows] = input[count × columns] · Wᵀ (+ beta · output): through oneDNN in the packed copy's
     /// precision when there is one; otherwise through OpenBLAS, f32 weights in place, other dtypes widened to f32 a
     /// tile of rows at a time. On the avx512vnni kernel path, where `BF16Products.current` is `.dot`, bf16 weights
-    /// instead multiply the input rounded to bf16 (vdpbf16ps, as llama.cpp does), without widening. `outputStride` is the distance between output rows
-    /// (default `rows`).
+    /// (but for `--precision bf16`'s widened copies) instead multiply the input rounded to bf16 (vdpbf16ps, as
+    /// llama.cpp does), without widening. `outputStride` is the distance between output rows (default `rows`).
     public func multiply(
         count: Int, _ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, outputStride: Int? = nil,
         beta: Float = 0, pool: ThreadPool, workspace: MatrixWorkspace
