@@ -29,6 +29,15 @@ public final class WeightFile: @unchecked Sendable {
         return tensors[index]
     }
 
+    /// Drops the pages under `bytes` from the process's resident set when they lie in the mapping (a raw tensor
+    /// read for the last time, such as weights copied into another precision); anything else is left alone. The
+    /// pages stay in the page cache and fault back in if read again.
+    public func releaseResidentPages(of bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress, let base = mapping.baseAddress, start >= base, start + bytes.count <= base + mapping.count else { return }
+        let offset = start - base
+        file.release(offset..<(offset + bytes.count))
+    }
+
     /// The bytes of a raw tensor, in place in the mapping (valid while this `WeightFile` lives).
     public func mappedBytes(_ name: String) throws(FormatError) -> UnsafeRawBufferPointer {
         let tensor = try info(name)

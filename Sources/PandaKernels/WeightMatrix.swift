@@ -45,6 +45,10 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
+    /// Whether products read `bytes` (false for a oneDNN-packed weight or a rounded copy, whose source bytes are
+    /// then no longer needed).
+    public var readsStoredBytes: Bool { packed == nil && ownedBytes == nil }
+
     /// This weight rounded to bf16 (to nearest even) in a copy it owns; itself when it is stored in bf16.
     func roundedToBF16(pool: ThreadPool) -> WeightMatrix {
         guard dtype != .bf16 else {

@@ -109,7 +109,7 @@ public final class ImageBind: @unchecked Sendable {
         packing.lock()
         defer { packing.unlock() }
         if let packed = packedEncoders[modality] { return packed }
-        let packed = try encoders[modality]!.packed(for: precision, threads: pool.threads, pool: pool)
+        let packed = try encoders[modality]!.packed(for: precision, threads: pool.threads, pool: pool, weights: weights)
         packedEncoders[modality] = packed
         return packed
     }
@@ -252,9 +252,17 @@ struct ModalityEncoder {
     }
 
     /// This encoder with its blocks' linear layers packed for `precision` (see `WeightMatrix.packed`).
-    func packed(for precision: EncoderPrecision, threads: Int, pool: ThreadPool) throws -> ModalityEncoder {
+    /// Each block's stored weights leave the resident set once packed (when they are mapped, not decoded), so a
+    /// packed trunk does not hold its f32 weights beside it.
+    func packed(for precision: EncoderPrecision, threads: Int, pool: ThreadPool, weights: ModelWeights) throws -> ModalityEncoder {
         var copy = self
-        copy.blocks = try blocks.map { try $0.packed(for: precision, threads: threads, pool: pool) }
+        copy.blocks = try blocks.map { block in
+            let packed = try block.packed(for: precision, threads: threads, pool: pool)
+            for (stored, copied) in zip(block.matrices, packed.matrices) where !copied.readsStoredBytes {
+                weights.file.releaseResidentPages(of: stored.bytes)
+            }
+            return packed
+        }
         return copy
     }
 
@@ -467,6 +475,8 @@ struct TransformerBlock {
         fc2 = try weights.matrix(prefix + "mlp.fc2.weight", rows: width, columns: 4 * width)
         fc2Bias = try weights.floats(prefix + "mlp.fc2.bias", shape: [width])
     }
+
+    var matrices: [WeightMatrix] { [inProjection, outProjection, fc1, fc2] }
 
     func packed(for precision: EncoderPrecision, threads: Int, pool: ThreadPool) throws -> TransformerBlock {
         var copy = self
