@@ -140,13 +140,8 @@ public final class PackedMatrix: @unchecked Sendable {
         var scales = [Float](repeating: 1, count: precision == .int8 ? n : 0)
         var sums = [Int32](repeating: 0, count: precision == .int8 ? n : 0)
         // Rows widened to f32 a tile at a time, then rounded or quantized into the plain copy.
-        let tileRows = max(1, min(n, (1 << 22) / k))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
-        defer { tile.deallocate() }
-        var start = 0
-        while start < n {
-            let count = min(tileRows, n - start)
-            weight.rowsAsFloats(start..<(start + count), into: tile, pool: pool)
+        weight.forEachTileAsFloats(pool: pool) { tile, tileRows in
+            let (start, count) = (tileRows.lowerBound, tileRows.count)
             if precision == .bf16 {
                 panda_pool_f32_to_bf16(pool.pool, tile, k, plain.assumingMemoryBound(to: UInt16.self) + start * k, count)
             } else {
@@ -157,7 +152,6 @@ public final class PackedMatrix: @unchecked Sendable {
                     }
                 }
             }
-            start += count
         }
         weightScales = scales
         weightSums = sums

@@ -58,6 +58,18 @@ public struct WeightMatrix: @unchecked Sendable {
         }
         let storage = OwnedBytes(byteCount: rows * columns * 2)
         let rounded = storage.pointer.assumingMemoryBound(to: UInt16.self)
+        forEachTileAsFloats(pool: pool) { tile, range in
+            panda_pool_f32_to_bf16(pool.pool, tile, columns, rounded + range.lowerBound * columns, range.count)
+        }
+        var copy = WeightMatrix(dtype: .bf16, rows: rows, columns: columns, bytes: UnsafeRawBufferPointer(start: storage.pointer, count: storage.byteCount))
+        copy.ownedBytes = storage
+        copy.alwaysWidens = true
+        return copy
+    }
+
+    /// Hands `body` the rows widened to f32 a tile of about 16 MB at a time, with the rows each tile holds: copies
+    /// into another precision never need the whole matrix in f32.
+    func forEachTileAsFloats(pool: ThreadPool, _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) {
         let tileRows = max(1, min(rows, (1 << 22) / columns))
         let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * columns)
         defer { tile.deallocate() }
@@ -65,13 +77,9 @@ public struct WeightMatrix: @unchecked Sendable {
         while start < rows {
             let count = min(tileRows, rows - start)
             rowsAsFloats(start..<(start + count), into: tile, pool: pool)
-            panda_pool_f32_to_bf16(pool.pool, tile, columns, rounded + start * columns, count)
+            body(tile, start..<(start + count))
             start += count
         }
-        var copy = WeightMatrix(dtype: .bf16, rows: rows, columns: columns, bytes: UnsafeRawBufferPointer(start: storage.pointer, count: storage.byteCount))
-        copy.ownedBytes = storage
-        copy.alwaysWidens = true
-        return copy
     }
 
     public static func rowBytes(_ dtype: DType, _ columns: Int) -> Int { panda_row_bytes(Int32(dtype.rawValue), columns) }
