@@ -9,11 +9,17 @@
 
 #include "internal.h"
 
-enum job_kind { JOB_MATVEC, JOB_MATVEC_MANY, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE, JOB_TO_BF16, JOB_QUANTIZE_U8, JOB_QUANTIZE_S8, JOB_DEQUANTIZE_S32 };
+enum job_kind { JOB_MATVEC, JOB_MATVEC_MANY, JOB_MATMUL_X8, JOB_MATMUL_BF16, JOB_ROWS_TO_F32, JOB_BIAS_GELU, JOB_SOFTMAX, JOB_LAYER_NORM, JOB_SILU_GATE, JOB_TO_BF16, JOB_QUANTIZE_U8, JOB_QUANTIZE_S8, JOB_DEQUANTIZE_S32, JOB_EACH };
+
+struct worker {
+    panda_pool *pool;
+    int slot;
+};
 
 struct panda_pool {
     int threads;
     pthread_t *workers;
+    struct worker *slots;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     atomic_uint_fast64_t generation;
@@ -44,10 +50,15 @@ struct panda_pool {
     // choices in the code").
     atomic_size_t next_piece;
     size_t piece_rows;
+    // panda_pool_for_each's body and its argument.
+    void (*body)(void *context, size_t index, int slot);
+    void *context;
 };
 
-static void run_range(panda_pool *pool, size_t begin, size_t end) {
-    if (pool->kind == JOB_MATVEC) {
+static void run_range(panda_pool *pool, size_t begin, size_t end, int slot) {
+    if (pool->kind == JOB_EACH) {
+        for (size_t index = begin; index < end; index++) pool->body(pool->context, index, slot);
+    } else if (pool->kind == JOB_MATVEC) {
         panda_matvec(pool->dtype, pool->w, pool->x, pool->y, pool->cols, begin, end);
     } else if (pool->kind == JOB_MATVEC_MANY) {
         panda_matvec_many(pool->dtype, pool->w, pool->x, pool->count, pool->y, pool->y_stride, pool->cols, begin, end);
@@ -79,13 +90,13 @@ static void run_range(panda_pool *pool, size_t begin, size_t end) {
     }
 }
 
-static void run_pieces(panda_pool *pool) {
+static void run_pieces(panda_pool *pool, int slot) {
     for (;;) {
         size_t piece = atomic_fetch_add_explicit(&pool->next_piece, 1, memory_order_relaxed);
         size_t begin = pool->row_begin + piece * pool->piece_rows;
         if (begin >= pool->row_end) return;
         size_t end = begin + pool->piece_rows < pool->row_end ? begin + pool->piece_rows : pool->row_end;
-        run_range(pool, begin, end);
+        run_range(pool, begin, end, slot);
     }
 }
 
@@ -96,7 +107,8 @@ static void run_pieces(panda_pool *pool) {
 enum { BUSY_SPINS = 2000, YIELDING_POLLS = 1000 };
 
 static void *worker_main(void *argument) {
-    panda_pool *pool = argument;
+    struct worker *self = argument;
+    panda_pool *pool = self->pool;
     uint64_t seen = 0;
     for (;;) {
         uint64_t now;
@@ -114,7 +126,7 @@ static void *worker_main(void *argument) {
             if (now == seen) return NULL;  // stopping
         }
         seen = now;
-        run_pieces(pool);
+        run_pieces(pool, self->slot);
         atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
     }
 }
@@ -126,8 +138,10 @@ panda_pool *panda_pool_create(int threads) {
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pool->workers = calloc((size_t)pool->threads, sizeof(pthread_t));
+    pool->slots = calloc((size_t)pool->threads, sizeof(struct worker));
     for (int i = 1; i < pool->threads; i++) {
-        if (pthread_create(&pool->workers[i], NULL, worker_main, pool) != 0) {
+        pool->slots[i] = (struct worker){pool, i};
+        if (pthread_create(&pool->workers[i], NULL, worker_main, &pool->slots[i]) != 0) {
             pool->threads = i;  // run with the threads that did start
             break;
         }
@@ -145,6 +159,7 @@ void panda_pool_destroy(panda_pool *pool) {
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->mutex);
     free(pool->workers);
+    free(pool->slots);
     free(pool);
 }
 
@@ -162,9 +177,13 @@ static void run(panda_pool *pool) {
     size_t rows = pool->row_end - pool->row_begin, pieces = (size_t)pool->threads * PIECES_PER_THREAD;
     // Multiples of 16 rows: whole groups of interleaved weights, whole cache lines of matrix-vector outputs.
     pool->piece_rows = ((rows + pieces - 1) / pieces + 15) & ~(size_t)15;
+    if (pool->kind == JOB_EACH) {
+        pool->piece_rows = 1;  // each index is a sizeable piece of work (an attention head)
+        bytes = rows > 1 ? SERIAL_JOB_BYTES : 0;
+    }
     atomic_store_explicit(&pool->next_piece, 0, memory_order_relaxed);
     if (pool->threads == 1 || bytes < SERIAL_JOB_BYTES) {
-        run_pieces(pool);
+        run_pieces(pool, 0);
         return;
     }
     atomic_store_explicit(&pool->pending, pool->threads - 1, memory_order_relaxed);
@@ -172,7 +191,7 @@ static void run(panda_pool *pool) {
     atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
-    run_pieces(pool);
+    run_pieces(pool, 0);
     int spins = 0;
     while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
         if (++spins > 1000) sched_yield();
@@ -224,6 +243,12 @@ int panda_pool_matmul_bf16(panda_pool *pool, const void *w, const float *x, void
 #else
     return 0;
 #endif
+}
+
+void panda_pool_for_each(panda_pool *pool, size_t count, void (*body)(void *context, size_t index, int slot), void *context) {
+    pool->body = body;
+    pool->context = context;
+    run_job(pool, JOB_EACH, PANDA_F32, NULL, NULL, NULL, 1, 0, count);
 }
 
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end) {

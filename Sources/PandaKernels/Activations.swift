@@ -22,10 +22,7 @@ extension ThreadPool {
     /// The softmax of `rows` rows of attention scores under a causal mask: row r belongs to the query at position
     /// `first + r` and keeps columns 0…first + r; later columns (later keys) become 0.
     public func causalSoftmax(_ scores: UnsafeMutablePointer<Float>, columns: Int, rows: Int, first: Int = 0) {
-        for row in 0..<rows {
-            let visible = min(first + row + 1, columns)
-            (scores + row * columns + visible).update(repeating: -.infinity, count: columns - visible)
-        }
+        Softmax.maskLaterKeys(scores, columns: columns, rows: rows, first: first)
         softmax(scores, columns: columns, rows: rows)
     }
 
@@ -33,5 +30,21 @@ extension ThreadPool {
     /// `act_fn(gate_proj(x)) * up_proj(x)` with SiLU x / (1 + e⁻ˣ)), split across the pool.
     public func siluGate(_ gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, width: Int, rows: Int) {
         panda_pool_silu_gate(pool, gate, up, width, rows)
+    }
+}
+
+/// Softmax on the calling thread alone, for bodies of `ThreadPool.forEach` that each own a matrix of scores.
+public enum Softmax {
+    /// As `ThreadPool.softmax`, or `ThreadPool.causalSoftmax` from position 0 when `causal`.
+    public static func apply(_ scores: UnsafeMutablePointer<Float>, columns: Int, rows: Int, causal: Bool) {
+        if causal { maskLaterKeys(scores, columns: columns, rows: rows, first: 0) }
+        panda_softmax(scores, columns, 0, rows)
+    }
+
+    static func maskLaterKeys(_ scores: UnsafeMutablePointer<Float>, columns: Int, rows: Int, first: Int) {
+        for row in 0..<rows {
+            let visible = min(first + row + 1, columns)
+            (scores + row * columns + visible).update(repeating: -.infinity, count: columns - visible)
+        }
     }
 }

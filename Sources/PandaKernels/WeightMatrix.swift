@@ -166,6 +166,24 @@ public final class ThreadPool: @unchecked Sendable {
 
     public var threads: Int { Int(panda_pool_threads(pool)) }
 
+    /// Calls `body(index, slot)` for every index in 0..<count, the indices taken by the pool's threads in turn;
+    /// `slot` (0..<threads) names the thread, for scratch memory of its own. OpenBLAS runs single-threaded
+    /// meanwhile, so that bodies may call `BLAS`: many small products side by side beat each one split across
+    /// OpenBLAS's threads (ImageBind's attention heads, docs/benchmarks.md).
+    public func forEach(_ count: Int, _ body: (_ index: Int, _ slot: Int) -> Void) {
+        let blasThreads = BLAS.threadCount
+        if blasThreads != 1 { BLAS.threadCount = 1 }
+        defer { if blasThreads != 1 { BLAS.threadCount = blasThreads } }
+        withoutActuallyEscaping(body) { body in
+            var body = body
+            withUnsafeMutablePointer(to: &body) { context in
+                panda_pool_for_each(pool, count, { context, index, slot in
+                    context!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(index, Int(slot))
+                }, context)
+            }
+        }
+    }
+
     public static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
 }
 

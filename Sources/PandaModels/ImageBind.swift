@@ -276,7 +276,7 @@ struct ModalityEncoder {
         switch (stem, input) {
         case (.text(let embedding), .ids(let ids)):
             batch = ids.count
-            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, biasKV: blocks.first?.biasK != nil)
+            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, heads: blocks.first?.heads ?? 1, biasKV: blocks.first?.biasK != nil, threads: pool.threads)
             for (item, row) in ids.enumerated() {
                 for (position, id) in row.enumerated() { embedding.row(id, into: buffers.x + (item * tokens + position) * width) }
             }
@@ -286,7 +286,7 @@ struct ModalityEncoder {
         case (_, .tensor(let tensor)):
             let patches: [Float]
             (batch, patches) = try stemOutputs(tensor, pool: pool, workspace: workspace)
-            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, biasKV: blocks.first?.biasK != nil)
+            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, heads: blocks.first?.heads ?? 1, biasKV: blocks.first?.biasK != nil, threads: pool.threads)
             for item in 0..<batch {
                 let first = buffers.x + item * tokens * width
                 first.update(from: classToken!, count: width)
@@ -412,13 +412,14 @@ struct LayerNorm {
 final class TrunkBuffers {
     let x, normed, attended: UnsafeMutablePointer<Float>  // [batch · tokens × width]
     let qkv: UnsafeMutablePointer<Float>  // [batch · tokens × 3 width], in_proj's output: q; k; v per row
-    let keys, values: UnsafeMutablePointer<Float>  // [keyRows × width]: one item's, with add_bias_kv's extra row
-    let scores: UnsafeMutablePointer<Float>  // [tokens × keyRows]: one head's attention weights
+    // Per pool thread, for the attention head it is working on: its keys and values [keyRows × head width] (with
+    // add_bias_kv's extra row), and its attention weights [tokens × keyRows].
+    let keys, values, scores: UnsafeMutablePointer<Float>
     let hidden: UnsafeMutablePointer<Float>  // [batch · tokens × 4 width], the MLP's
     let selected: UnsafeMutablePointer<Float>  // [batch × width], the head's input tokens
     let keyRows: Int
 
-    init(batch: Int, tokens: Int, width: Int, biasKV: Bool) {
+    init(batch: Int, tokens: Int, width: Int, heads: Int, biasKV: Bool, threads: Int) {
         func zeros(_ count: Int) -> UnsafeMutablePointer<Float> {
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             buffer.initialize(repeating: 0, count: max(count, 1))
@@ -430,9 +431,9 @@ final class TrunkBuffers {
         normed = zeros(rows * width)
         attended = zeros(rows * width)
         qkv = zeros(rows * 3 * width)
-        keys = zeros(keyRows * width)
-        values = zeros(keyRows * width)
-        scores = zeros(tokens * keyRows)
+        keys = zeros(threads * keyRows * width / heads)
+        values = zeros(threads * keyRows * width / heads)
+        scores = zeros(threads * tokens * keyRows)
         hidden = zeros(rows * 4 * width)
         selected = zeros(batch * width)
     }
@@ -515,32 +516,28 @@ struct TransformerBlock {
         Self.fillRowwise(inProjectionBias, into: qkv, rows: rows)
         inProjection.multiply(count: rows, buffers.normed, into: qkv, beta: 1, pool: pool, workspace: workspace)
 
+        // Each (item, head) pair on one pool thread, its products single-threaded.
         let scale = 1 / Float(headWidth).squareRoot()
-        for item in 0..<batch {
-            // Keys and values of this item, with the learned extra key/value appended (add_bias_kv).
+        pool.forEach(batch * heads) { index, slot in
+            let item = index / heads, head = index % heads
+            let queries = qkv + item * tokens * 3 * d + head * headWidth
+            let keys = keys + slot * keyRows * headWidth, values = values + slot * keyRows * headWidth
+            let scores = scores + slot * tokens * keyRows
+            // This head's keys and values, with the learned extra key/value appended (add_bias_kv).
             for token in 0..<tokens {
-                let source = qkv + (item * tokens + token) * 3 * d
-                (keys + token * d).update(from: source + d, count: d)
-                (values + token * d).update(from: source + 2 * d, count: d)
+                (keys + token * headWidth).update(from: queries + token * 3 * d + d, count: headWidth)
+                (values + token * headWidth).update(from: queries + token * 3 * d + 2 * d, count: headWidth)
             }
             if let biasK, let biasV {
-                (keys + tokens * d).update(from: biasK, count: d)
-                (values + tokens * d).update(from: biasV, count: d)
+                biasK.withUnsafeBufferPointer { (keys + tokens * headWidth).update(from: $0.baseAddress! + head * headWidth, count: headWidth) }
+                biasV.withUnsafeBufferPointer { (values + tokens * headWidth).update(from: $0.baseAddress! + head * headWidth, count: headWidth) }
             }
-            for head in 0..<heads {
-                // scores[tokens × keyRows] = q_h · k_hᵀ / √head_width (+ the causal mask)
-                BLAS.sgemm(m: tokens, n: keyRows, k: headWidth, alpha: scale, a: qkv + item * tokens * 3 * d + head * headWidth, lda: 3 * d,
-                           b: keys + head * headWidth, ldb: d, transposeB: true, c: scores)
-                // Only the text trunk is causal, and it has no bias_k column, so keyRows == tokens there.
-                if causal {
-                    pool.causalSoftmax(scores, columns: keyRows, rows: tokens)
-                } else {
-                    pool.softmax(scores, columns: keyRows, rows: tokens)
-                }
-                // attended_h[tokens × head_width] = scores · v_h
-                BLAS.sgemm(m: tokens, n: headWidth, k: keyRows, a: scores, b: values + head * headWidth, ldb: d,
-                           c: buffers.attended + item * tokens * d + head * headWidth, ldc: d)
-            }
+            // scores[tokens × keyRows] = q_h · k_hᵀ / √head_width (+ the causal mask)
+            BLAS.sgemm(m: tokens, n: keyRows, k: headWidth, alpha: scale, a: queries, lda: 3 * d, b: keys, transposeB: true, c: scores)
+            // Only the text trunk is causal, and it has no bias_k row, so keyRows == tokens there.
+            Softmax.apply(scores, columns: keyRows, rows: tokens, causal: causal)
+            // attended_h[tokens × head_width] = scores · v_h
+            BLAS.sgemm(m: tokens, n: headWidth, k: keyRows, a: scores, b: values, c: buffers.attended + item * tokens * d + head * headWidth, ldc: d)
         }
         Self.addRowwise(outProjectionBias, to: x, rows: rows)  // x += attended · Wᵀ + bias
         outProjection.multiply(count: rows, buffers.attended, into: x, beta: 1, pool: pool, workspace: workspace)

@@ -34,4 +34,41 @@ struct BLASTests {
         BLAS.sgemm(m: 1, n: 1, k: 1, a: a, b: b, beta: 1, c: &c)
         #expect(c == [16])
     }
+
+    @Test("a pool's forEach runs every index once, on slots below its thread count, with OpenBLAS single-threaded inside (each product as on the calling thread) and its thread count restored after")
+    func forEachRunsIndicesWithSingleThreadedBLAS() {
+        let pool = ThreadPool(threads: 2)
+        let savedThreads = BLAS.threadCount
+        BLAS.threadCount = 2
+        defer { BLAS.threadCount = savedThreads }
+        let count = 24, n = 48
+        let inputs: [[Float]] = (0..<count).map { index in
+            (0..<(n * n)).map { (element: Int) -> Float in Float((element * 7 + index * 13) % 29) / 29 - 0.5 }
+        }
+        let expected = inputs.map { a in
+            var c = [Float](repeating: 0, count: n * n)
+            BLAS.sgemm(m: n, n: n, k: n, a: a, b: a, transposeB: true, c: &c)
+            return c
+        }
+        let results = UnsafeMutablePointer<Float>.allocate(capacity: count * n * n)
+        let calls = UnsafeMutablePointer<Int>.allocate(capacity: count), slots = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        let blasThreadsInside = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        calls.initialize(repeating: 0, count: count)
+        defer { results.deallocate(); calls.deallocate(); slots.deallocate(); blasThreadsInside.deallocate() }
+        pool.forEach(count) { index, slot in
+            calls[index] += 1
+            slots[index] = slot
+            blasThreadsInside[index] = BLAS.threadCount
+            inputs[index].withUnsafeBufferPointer { a in
+                BLAS.sgemm(m: n, n: n, k: n, a: a.baseAddress!, b: a.baseAddress!, transposeB: true, c: results + index * n * n)
+            }
+        }
+        #expect((0..<count).allSatisfy { calls[$0] == 1 })
+        #expect((0..<count).allSatisfy { slots[$0] >= 0 && slots[$0] < pool.threads })
+        #expect((0..<count).allSatisfy { blasThreadsInside[$0] == 1 })
+        #expect(BLAS.threadCount == 2)
+        for index in 0..<count {
+            #expect(Array(UnsafeBufferPointer(start: results + index * n * n, count: n * n)) == expected[index])
+        }
+    }
 }

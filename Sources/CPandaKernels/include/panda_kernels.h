@@ -157,6 +157,10 @@ void panda_pool_matmul_x8(panda_pool *pool, int dtype, const void *w, const void
 int panda_pool_matmul_bf16(panda_pool *pool, const void *w, const float *x, void *scratch, float *y, size_t count, size_t rows,
                            size_t cols, size_t y_stride, float beta);
 
+// body(context, index, slot) for every index in [0, count), the indices taken by the pool's threads in turn; slot
+// (0 for the calling thread, up to panda_pool_threads − 1) names the thread, for per-thread scratch memory.
+void panda_pool_for_each(panda_pool *pool, size_t count, void (*body)(void *context, size_t index, int slot), void *context);
+
 // panda_rows_to_f32 over rows [row_begin, row_end), split across the pool.
 void panda_pool_rows_to_f32(panda_pool *pool, int dtype, const void *w, float *out, size_t cols, size_t row_begin, size_t row_end);
 
