@@ -77,7 +77,9 @@ let package = Package(
             dependencies: ["PandaFormat", "PandaKernels", "PandaModels", "PandaInputs", "PandaJobs", "PandaMedia", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "panda-bench",
-            dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", "PandaKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["PandaFormat", "PandaModels", "PandaJobs", "PandaMedia", "PandaKernels", "CPeak", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Instruction issue-rate loops, for panda-bench's peak figures only.
+        .target(name: "CPeak", cSettings: [.unsafeFlags(["-O2"])]),
 
         // Tests.
         .target(name: "PandaTestSupport", dependencies: ["PandaFormat", "PandaConvert", "PandaRecipes"], path: "Tests/PandaTestSupport"),

@@ -10,7 +10,7 @@ struct PandaBench: ParsableCommand {
             Example:
               swift run -c release panda-bench format --megabytes 256
             """,
-        subcommands: [FormatBenchmark.self, ConvertBenchmark.self, DecodeBenchmark.self, KernelBenchmark.self, QuantizationReport.self, JobBenchmark.self, ImageBindBenchmark.self, ImageBindWorker.self, CaptionBenchmark.self, CaptionHugeBenchmark.self, BatchedDecodeBenchmark.self])
+        subcommands: [FormatBenchmark.self, ConvertBenchmark.self, DecodeBenchmark.self, KernelBenchmark.self, QuantizationReport.self, JobBenchmark.self, ImageBindBenchmark.self, ImageBindWorker.self, PeakBenchmark.self, CaptionBenchmark.self, CaptionHugeBenchmark.self, BatchedDecodeBenchmark.self])
 
     static func main() {
         OpenBLASCore.restartWithBetterKernels()
