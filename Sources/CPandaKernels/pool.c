@@ -175,11 +175,12 @@ static void run(panda_pool *pool) {
     size_t bytes = (pool->row_end - pool->row_begin) * panda_row_bytes(pool->dtype, pool->cols);
     if (pool->kind == JOB_MATMUL_X8 || pool->kind == JOB_MATMUL_BF16) bytes *= pool->count;
     size_t rows = pool->row_end - pool->row_begin, pieces = (size_t)pool->threads * PIECES_PER_THREAD;
-    // Multiples of 16 rows: whole groups of interleaved weights, whole cache lines of matrix-vector outputs.
-    pool->piece_rows = ((rows + pieces - 1) / pieces + 15) & ~(size_t)15;
     if (pool->kind == JOB_EACH) {
         pool->piece_rows = 1;  // each index is a sizeable piece of work (an attention head)
         bytes = rows > 1 ? SERIAL_JOB_BYTES : 0;
+    } else {
+        // Multiples of 16 rows: whole groups of interleaved weights, whole cache lines of matrix-vector outputs.
+        pool->piece_rows = ((rows + pieces - 1) / pieces + 15) & ~(size_t)15;
     }
     atomic_store_explicit(&pool->next_piece, 0, memory_order_relaxed);
     if (pool->threads == 1 || bytes < SERIAL_JOB_BYTES) {

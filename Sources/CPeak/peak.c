@@ -10,8 +10,6 @@ enum { CHAINS = 12 };
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-
-
 // The empty asm keeps each chain's value live in a register, so no loop is folded away or vectorized differently.
 #define KEEP(v) __asm__ volatile("" : "+v"(v))
 

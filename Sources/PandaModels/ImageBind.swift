@@ -272,11 +272,14 @@ struct ModalityEncoder {
         let batch: Int
         var endOfText: [Int] = []
         let buffers: TrunkBuffers
+        func trunkBuffers(_ batch: Int) -> TrunkBuffers {
+            TrunkBuffers(batch: batch, tokens: tokens, width: width, heads: blocks.first?.heads ?? 1, biasKV: blocks.first?.biasK != nil, threads: pool.threads)
+        }
         // The token rows of x: [class token,] stem outputs, each plus its position embedding.
         switch (stem, input) {
         case (.text(let embedding), .ids(let ids)):
             batch = ids.count
-            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, heads: blocks.first?.heads ?? 1, biasKV: blocks.first?.biasK != nil, threads: pool.threads)
+            buffers = trunkBuffers(batch)
             for (item, row) in ids.enumerated() {
                 for (position, id) in row.enumerated() { embedding.row(id, into: buffers.x + (item * tokens + position) * width) }
             }
@@ -286,7 +289,7 @@ struct ModalityEncoder {
         case (_, .tensor(let tensor)):
             let patches: [Float]
             (batch, patches) = try stemOutputs(tensor, pool: pool, workspace: workspace)
-            buffers = TrunkBuffers(batch: batch, tokens: tokens, width: width, heads: blocks.first?.heads ?? 1, biasKV: blocks.first?.biasK != nil, threads: pool.threads)
+            buffers = trunkBuffers(batch)
             for item in 0..<batch {
                 let first = buffers.x + item * tokens * width
                 first.update(from: classToken!, count: width)
